@@ -1,1 +1,102 @@
-//! placeholder
+//! Herald's server: an SSE hub on actix-web. [`run`] serves on a pre-bound listener until its
+//! shutdown future completes; `main.rs` only parses flags, binds and calls it, and tests call
+//! the same function on `127.0.0.1:0`.
+
+pub mod clock;
+pub mod config;
+pub mod cors;
+pub mod csp;
+pub mod error;
+pub mod hub;
+pub mod metrics;
+pub mod routes;
+pub mod state;
+pub mod stream;
+pub mod topics;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_files::Files;
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpServer, web};
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+use hub::{Hub, HubConfig};
+use state::AppState;
+
+/// Pending connections the kernel may queue while workers accept: room for a reconnect storm.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Serves Herald on `listener` until `shutdown` completes, then drains: every stream ends,
+/// and connections still open after `config.shutdown_timeout` are dropped.
+///
+/// # Errors
+/// When the listener cannot be used or the server fails to start.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let draining = CancellationToken::new();
+    let hub = Arc::new(Hub::new(HubConfig {
+        history_len: config.history,
+        history_age: config.history_age,
+        client_buffer: config.client_buffer,
+        retry: config.retry,
+    }));
+    let clock = tokio::spawn(clock::run(Arc::clone(&hub), draining.clone()));
+
+    let state = web::Data::new(AppState {
+        hub,
+        heartbeat: config.heartbeat,
+        max_connections: config.max_connections,
+        shutdown: draining.clone(),
+    });
+    let origins = cors::AllowedOrigins::new(local, &config.allow_origins);
+    let policy = csp::policy_for(&config.dist);
+    let dist = config.dist.clone();
+    let mut server = HttpServer::new(move || {
+        let origins = origins.clone();
+        App::new()
+            .app_data(state.clone())
+            .wrap(
+                DefaultHeaders::new()
+                    .add((header::CONTENT_SECURITY_POLICY, policy.clone()))
+                    .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                    .add((header::REFERRER_POLICY, "no-referrer")),
+            )
+            .wrap(from_fn(move |req, next| {
+                cors::middleware(origins.clone(), req, next)
+            }))
+            .configure(routes::configure)
+            .configure(|cfg| {
+                // Without a built UI the API still serves; `main` warns about it once.
+                if dist.is_dir() {
+                    cfg.service(Files::new("/", &dist).index_file("index.html"));
+                }
+            })
+    })
+    .backlog(ACCEPT_BACKLOG)
+    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
+    .disable_signals();
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
+    let server = server.listen(listener)?.run();
+
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("draining");
+        draining.cancel();
+        handle.stop(true).await;
+    });
+    let served = server.await;
+    clock.abort();
+    served
+}

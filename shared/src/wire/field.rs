@@ -163,7 +163,10 @@ mod tests {
 
     #[test]
     fn ordinary_values_are_accepted() {
-        assert_eq!(EventName::new("currentTime").unwrap().as_str(), "currentTime");
+        assert_eq!(
+            EventName::new("currentTime").unwrap().as_str(),
+            "currentTime"
+        );
         assert_eq!(EventId::new("").unwrap().as_str(), "");
         assert_eq!(EventId::from_seq(42).as_str(), "42");
         assert_eq!(EventName::new(""), Err(FieldError::EmptyEventName));

@@ -201,19 +201,14 @@ impl Parser {
                 }
             }
             b"event" => self.event_type = utf8(value).into_owned(),
-            b"id" => {
-                if !value.contains(&0) {
-                    self.id_buffer = utf8(value).into_owned();
-                }
-            }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    let millis = value.iter().fold(0u64, |acc, digit| {
-                        acc.saturating_mul(10)
-                            .saturating_add(u64::from(digit - b'0'))
-                    });
-                    self.retry = Some(millis);
-                }
+            // An id containing NUL is ignored, as browsers do.
+            b"id" if !value.contains(&0) => self.id_buffer = utf8(value).into_owned(),
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                let millis = value.iter().fold(0u64, |acc, digit| {
+                    acc.saturating_mul(10)
+                        .saturating_add(u64::from(digit - b'0'))
+                });
+                self.retry = Some(millis);
             }
             _ => {} // unknown fields are ignored
         }

@@ -1,0 +1,32 @@
+//! The one clock of the server: a single task that publishes `currentTime` to the `clock` topic
+//! every second, for all subscribers at once (never a timer per connection).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use shared::payload::CurrentTime;
+use shared::wire::EventName;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::Hub;
+
+/// The seed's period: one tick a second.
+pub const PERIOD: Duration = Duration::from_secs(1);
+
+/// Publishes a tick every [`PERIOD`] until `shutdown` is cancelled.
+pub async fn run(hub: Arc<Hub>, shutdown: CancellationToken) {
+    let name = EventName::new(shared::event::CURRENT_TIME).expect("a constant, valid event name");
+    let mut ticks = tokio::time::interval(PERIOD);
+    // After a stall, carry on from now rather than firing a burst of stale ticks.
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let tick = CurrentTime { time: Utc::now() };
+        hub.publish(&[shared::topic::CLOCK], Some(&name), &tick.to_data());
+    }
+}

@@ -1,0 +1,169 @@
+//! The server's configuration: command-line flags, each with a `HERALD_*` environment twin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Herald: server-sent events hub.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "server", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "HERALD_BIND", default_value = "127.0.0.1:3000")]
+    pub bind: SocketAddr,
+
+    /// Directory of the built browser client, served at `/`.
+    #[arg(long, env = "HERALD_DIST", default_value = "dist")]
+    pub dist: PathBuf,
+
+    /// A token that may publish to any topic (`Authorization: Bearer TOKEN`); repeatable.
+    #[arg(
+        long = "publish-token",
+        env = "HERALD_PUBLISH_TOKEN",
+        value_delimiter = ','
+    )]
+    pub publish_tokens: Vec<String>,
+
+    /// Topics anyone may publish to without a token (rate-limited per client IP).
+    #[arg(
+        long,
+        env = "HERALD_OPEN_TOPICS",
+        value_delimiter = ',',
+        default_value = "messages"
+    )]
+    pub open_topics: Vec<String>,
+
+    /// An extra origin allowed to read streams with credentials (CORS), e.g.
+    /// `https://app.example.com`; repeatable. The server's own origin and the development UI's
+    /// (`trunk serve`, port 1234) are always allowed.
+    #[arg(
+        long = "allow-origin",
+        env = "HERALD_ALLOW_ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allow_origins: Vec<String>,
+
+    /// Send a comment after this long without traffic, so proxies keep the stream and dead
+    /// peers are noticed.
+    #[arg(long, env = "HERALD_HEARTBEAT", default_value = "15s", value_parser = parse_duration)]
+    pub heartbeat: Duration,
+
+    /// Events kept per topic for replay after a reconnect.
+    #[arg(long, env = "HERALD_HISTORY", default_value_t = 1000)]
+    pub history: usize,
+
+    /// How long an event stays replayable.
+    #[arg(long, env = "HERALD_HISTORY_AGE", default_value = "1h", value_parser = parse_duration)]
+    pub history_age: Duration,
+
+    /// Open event streams allowed at once; beyond it clients are told to come back later.
+    /// The default stays below this process's open-file limit (20,000 here).
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS", default_value_t = 19_000)]
+    pub max_connections: usize,
+
+    /// Events a subscriber may have pending; a subscriber that falls further behind is cut and
+    /// catches up from history when it reconnects.
+    #[arg(long, env = "HERALD_CLIENT_BUFFER", default_value_t = 256)]
+    pub client_buffer: usize,
+
+    /// Largest publish body accepted, in bytes.
+    #[arg(long, env = "HERALD_MAX_BODY", default_value_t = 64 * 1024)]
+    pub max_body: usize,
+
+    /// Reconnection delay suggested to browsers (`retry:`).
+    #[arg(long, env = "HERALD_RETRY", default_value = "2s", value_parser = parse_duration)]
+    pub retry: Duration,
+
+    /// How long a graceful shutdown may take before open connections are dropped.
+    #[arg(long, env = "HERALD_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Worker threads serving HTTP (default: one per core).
+    #[arg(long, env = "HERALD_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|err| format!("{err} (examples: 15s, 500ms, 1h)"))
+}
+
+impl Config {
+    /// The defaults, as if started with no flags and no environment (for tests and embedding).
+    #[must_use]
+    pub fn defaults() -> Self {
+        // Parsing an empty command line only applies defaults; that cannot fail unless a
+        // default above is itself invalid, which the unit test below rules out.
+        Self::try_parse_from(["server"]).expect("built-in defaults are valid")
+    }
+}
+
+impl Config {
+    /// Checks what clap cannot: values that parse but cannot work.
+    ///
+    /// # Errors
+    /// One line saying which flag is wrong and what would do.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.client_buffer == 0 {
+            return Err("--client-buffer must be at least 1".to_owned());
+        }
+        if self.max_connections == 0 {
+            return Err("--max-connections must be at least 1".to_owned());
+        }
+        if self.max_body == 0 {
+            return Err("--max-body must be at least 1 byte".to_owned());
+        }
+        if self.heartbeat.is_zero() {
+            return Err("--heartbeat must be longer than 0s".to_owned());
+        }
+        if self.workers == Some(0) {
+            return Err("--workers must be at least 1".to_owned());
+        }
+        for origin in &self.allow_origins {
+            let Some((scheme, host)) = origin.split_once("://") else {
+                return Err(format!(
+                    "--allow-origin {origin:?} must look like http://host:port"
+                ));
+            };
+            let host = host.trim_end_matches('/');
+            if !matches!(scheme, "http" | "https") || host.is_empty() || host.contains('/') {
+                return Err(format!(
+                    "--allow-origin {origin:?} must look like http://host:port"
+                ));
+            }
+        }
+        for topic in &self.open_topics {
+            crate::topics::validate(topic)
+                .map_err(|err| format!("--open-topics {topic:?}: {err}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let config = Config::try_parse_from(["server"]).unwrap();
+        assert_eq!(config.bind, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(config.heartbeat, Duration::from_secs(15));
+        assert_eq!(config.history, 1000);
+        assert_eq!(config.history_age, Duration::from_secs(3600));
+        assert_eq!(config.open_topics, ["messages"]);
+        assert_eq!(config.max_body, 65_536);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(Config::try_parse_from(["server", "--heartbeat", "soon"]).is_err());
+        assert!(Config::try_parse_from(["server", "--bind", "nowhere"]).is_err());
+        let config = Config::try_parse_from(["server", "--allow-origin", "example.com"]).unwrap();
+        assert!(config.validate().unwrap_err().contains("--allow-origin"));
+        let config = Config::try_parse_from(["server", "--client-buffer", "0"]).unwrap();
+        assert!(config.validate().is_err());
+        assert!(Config::defaults().validate().is_ok());
+    }
+}

@@ -1,0 +1,323 @@
+//! The hub: topics, ids, bounded history, replay after `Last-Event-ID`, and fan-out.
+//!
+//! Every event is encoded once, under the hub's lock, into a [`Bytes`] frame that history and
+//! every subscriber share. Each subscriber has a bounded queue; the hub only ever `try_send`s,
+//! so a subscriber whose queue is full is cut (its queue closes, its stream ends with a `retry`
+//! hint and the browser comes back with `Last-Event-ID`) instead of slowing anyone else.
+//!
+//! Subscribing snapshots history and registers the queue under the same lock as publishing, so
+//! the seam between replay and live has no gap and no duplicate.
+
+mod topic;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use shared::wire::{Comment, EventFrame, EventId, EventName, encode_comment, encode_retry};
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+use crate::metrics::Stats;
+use topic::{Stored, SubscriberId, Topic};
+
+/// What the hub needs to know, taken from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Events kept per topic for replay.
+    pub history_len: usize,
+    /// How long an event stays replayable.
+    pub history_age: Duration,
+    /// Events a subscriber may have pending before it is cut.
+    pub client_buffer: usize,
+    /// The reconnection delay suggested to browsers.
+    pub retry: Duration,
+}
+
+/// The in-memory hub of one node.
+#[derive(Debug)]
+pub struct Hub {
+    state: Mutex<State>,
+    config: HubConfig,
+    stats: Stats,
+    /// `retry:` frame sent first on every stream and last on a cut one.
+    retry_frame: Bytes,
+    /// The comment frame sent to idle streams.
+    heartbeat_frame: Bytes,
+    reset_name: EventName,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The last id handed out. Ids start at the start time in microseconds, so ids from an
+    /// earlier run of the server are recognisably older than anything this run remembers.
+    last_id: u64,
+    /// The first id of this run minus one: a client that last saw an id below it missed events.
+    floor: u64,
+    /// The highest id evicted from topics that were since forgotten; a topic created anew
+    /// starts from it, so a resume on a forgotten topic is still told what it missed.
+    forgotten_through: u64,
+    next_subscriber: SubscriberId,
+    topics: HashMap<Arc<str>, Topic>,
+    /// The topics of each live subscriber, to remove it from all of them at once.
+    subscriptions: HashMap<SubscriberId, Box<[Arc<str>]>>,
+}
+
+/// A new subscriber's side of the hub: what to send first, then the live queue.
+#[derive(Debug)]
+pub struct Subscription {
+    /// `retry:`, then `reset` or the replayed events, then the welcome: one chunk.
+    pub prelude: Bytes,
+    /// Live frames. It closes when the hub cut this subscriber for being too slow.
+    pub receiver: mpsc::Receiver<Bytes>,
+    /// Removes the subscriber from the hub when dropped.
+    pub guard: SubscriberGuard,
+}
+
+/// Unregisters a subscriber from every topic when dropped (the client went away).
+#[derive(Debug)]
+#[must_use]
+pub struct SubscriberGuard {
+    hub: Arc<Hub>,
+    id: SubscriberId,
+}
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        let mut state = self.hub.lock();
+        state.remove_subscriber(self.id);
+        self.hub.stats.set_subscribers(state.subscriptions.len());
+    }
+}
+
+impl Hub {
+    /// An empty hub.
+    #[must_use]
+    pub fn new(config: HubConfig) -> Self {
+        let now_micros = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_micros()).unwrap_or(u64::MAX / 2)
+            });
+        let mut retry_frame = Vec::new();
+        encode_retry(
+            u64::try_from(config.retry.as_millis()).unwrap_or(u64::MAX),
+            &mut retry_frame,
+        );
+        let mut heartbeat_frame = Vec::new();
+        encode_comment(
+            &Comment::new("").expect("an empty comment is valid"),
+            &mut heartbeat_frame,
+        );
+        Self {
+            state: Mutex::new(State {
+                last_id: now_micros,
+                floor: now_micros,
+                forgotten_through: 0,
+                next_subscriber: 0,
+                topics: HashMap::new(),
+                subscriptions: HashMap::new(),
+            }),
+            config,
+            stats: Stats::default(),
+            retry_frame: Bytes::from(retry_frame),
+            heartbeat_frame: Bytes::from(heartbeat_frame),
+            reset_name: EventName::new(shared::event::RESET).expect("a constant, valid event name"),
+        }
+    }
+
+    /// The hub's counters.
+    #[must_use]
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The frame that tells a browser how long to wait before reconnecting.
+    #[must_use]
+    pub fn retry_frame(&self) -> Bytes {
+        self.retry_frame.clone()
+    }
+
+    /// The comment frame that keeps an idle stream alive and reveals dead peers.
+    #[must_use]
+    pub fn heartbeat_frame(&self) -> Bytes {
+        self.heartbeat_frame.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-written in a way that
+        // matters more than stopping every stream would, so a poisoned lock is used as is.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes one event to `topics` (deduplicated: a subscriber of several of them gets it
+    /// once) and returns its id.
+    pub fn publish<T: AsRef<str>>(
+        &self,
+        topics: &[T],
+        event: Option<&EventName>,
+        data: &str,
+    ) -> u64 {
+        let now = Instant::now();
+        let mut state = self.lock();
+        state.last_id += 1;
+        let id = state.last_id;
+        let event_id = EventId::from_seq(id);
+        let mut frame = EventFrame::new(data).id(&event_id);
+        if let Some(event) = event {
+            frame = frame.event(event);
+        }
+        let stored = Stored {
+            id,
+            at: now,
+            frame: Bytes::from(frame.to_vec()),
+        };
+
+        let mut reached: HashSet<SubscriberId> = HashSet::new();
+        let mut cut = Vec::new();
+        let mut delivered = 0u64;
+        let several = topics.len() > 1;
+        for name in topics {
+            let topic = state.topic_mut(name.as_ref());
+            topic.history.push_back(stored.clone());
+            topic.evict(self.config.history_len, self.config.history_age, now);
+            for (&subscriber, sender) in &topic.subscribers {
+                if several && !reached.insert(subscriber) {
+                    continue;
+                }
+                match sender.try_send(stored.frame.clone()) {
+                    Ok(()) => delivered += 1,
+                    Err(TrySendError::Full(_)) => cut.push(subscriber),
+                    // The stream is gone and its guard is about to unregister it.
+                    Err(TrySendError::Closed(_)) => {}
+                }
+            }
+        }
+        for subscriber in &cut {
+            state.remove_subscriber(*subscriber);
+        }
+        self.stats.published(delivered, cut.len());
+        self.stats.set_subscribers(state.subscriptions.len());
+        id
+    }
+
+    /// Subscribes to `topics`, resuming after `last_event_id` when given.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        topics: &[String],
+        last_event_id: Option<&str>,
+    ) -> Subscription {
+        let now = Instant::now();
+        let (sender, receiver) = mpsc::channel(self.config.client_buffer.max(1));
+        let mut state = self.lock();
+        let names: Box<[Arc<str>]> = topics.iter().map(|name| state.topic_key(name)).collect();
+        for name in &names {
+            state
+                .topic_mut(name)
+                .evict(self.config.history_len, self.config.history_age, now);
+        }
+
+        let mut prelude = self.retry_frame.to_vec();
+        let mut replay: Vec<Stored> = Vec::new();
+        let resumed = last_event_id.map(|text| text.trim().parse::<u64>());
+        let reset = match resumed {
+            None => false,
+            Some(Ok(after)) if after >= state.floor && after <= state.last_id => {
+                let missed = names.iter().any(|name| {
+                    state
+                        .topics
+                        .get(name)
+                        .is_some_and(|topic| topic.evicted_through > after)
+                });
+                if !missed {
+                    for name in &names {
+                        if let Some(topic) = state.topics.get(name) {
+                            replay.extend(topic.since(after).cloned());
+                        }
+                    }
+                    // An event published to several of these topics is stored in each.
+                    replay.sort_unstable_by_key(|stored| stored.id);
+                    replay.dedup_by_key(|stored| stored.id);
+                }
+                missed
+            }
+            // Older than this run, newer than anything issued, or not a number: not ours.
+            Some(_) => true,
+        };
+        if reset {
+            state.last_id += 1;
+            let reset_id = EventId::from_seq(state.last_id);
+            EventFrame::new("")
+                .event(&self.reset_name)
+                .id(&reset_id)
+                .encode_into(&mut prelude);
+        }
+        for stored in &replay {
+            prelude.extend_from_slice(&stored.frame);
+        }
+        state.last_id += 1;
+        let welcome_id = EventId::from_seq(state.last_id);
+        EventFrame::new(shared::names::WELCOME_TEXT)
+            .id(&welcome_id)
+            .encode_into(&mut prelude);
+
+        let id = state.next_subscriber;
+        state.next_subscriber += 1;
+        for name in &names {
+            state.topic_mut(name).subscribers.insert(id, sender.clone());
+        }
+        state.subscriptions.insert(id, names);
+        self.stats.set_subscribers(state.subscriptions.len());
+        drop(state);
+
+        Subscription {
+            prelude: Bytes::from(prelude),
+            receiver,
+            guard: SubscriberGuard {
+                hub: Arc::clone(self),
+                id,
+            },
+        }
+    }
+
+    /// How many subscribers are registered now.
+    #[must_use]
+    pub fn subscriber_count(&self) -> usize {
+        self.lock().subscriptions.len()
+    }
+}
+
+impl State {
+    /// The shared key of a topic, reusing the existing allocation when the topic exists.
+    fn topic_key(&self, name: &str) -> Arc<str> {
+        self.topics
+            .get_key_value(name)
+            .map_or_else(|| Arc::from(name), |(key, _)| Arc::clone(key))
+    }
+
+    fn topic_mut(&mut self, name: &str) -> &mut Topic {
+        let key = self.topic_key(name);
+        let forgotten_through = self.forgotten_through;
+        self.topics.entry(key).or_insert_with(|| Topic {
+            evicted_through: forgotten_through,
+            ..Topic::default()
+        })
+    }
+
+    /// Drops a subscriber's queues (its stream then ends) and forgets topics left unused.
+    fn remove_subscriber(&mut self, id: SubscriberId) {
+        let Some(names) = self.subscriptions.remove(&id) else {
+            return;
+        };
+        for name in names.iter() {
+            if let Some(topic) = self.topics.get_mut(name) {
+                topic.subscribers.remove(&id);
+                if topic.is_unused() {
+                    self.forgotten_through = self.forgotten_through.max(topic.evicted_through);
+                    self.topics.remove(name);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! `GET /events`: opens a subscriber's event stream.
+
+use std::time::Duration;
+
+use actix_web::http::{Version, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use shared::wire::CONTENT_TYPE;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::stream::{ConnectionPermit, EventStream};
+use crate::topics;
+
+/// How long a client over the connection limit is asked to wait.
+const BUSY_BACKOFF: Duration = Duration::from_secs(10);
+/// Longest `Last-Event-ID` taken into account: ours are at most 20 digits.
+const MAX_LAST_EVENT_ID: usize = 64;
+
+/// Opens the event stream of the topics named by `?topic=` (or the defaults), resuming after
+/// `Last-Event-ID` (or `?lastEventId=`) when given.
+///
+/// # Errors
+/// 400 for an invalid topic; 503 with `Retry-After` over the connection limit for clients that
+/// are not browsers (an `EventSource` instead gets a `200` that tells it to come back later,
+/// because any other status makes it give up for good).
+pub async fn events(req: HttpRequest, app: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut asked = Vec::new();
+    let mut query_last_id = None;
+    for (key, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        match &*key {
+            "topic" => asked.push(value.into_owned()),
+            "lastEventId" => query_last_id = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let topics = topics::requested(asked)?;
+    let header_last_id = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    // The header wins: it is what the browser sends on its own reconnects.
+    let last_event_id = header_last_id
+        .or(query_last_id)
+        .filter(|id| !id.is_empty() && id.len() <= MAX_LAST_EVENT_ID);
+
+    let Some(permit) = ConnectionPermit::try_acquire(&app.hub, app.max_connections) else {
+        return over_limit(&req);
+    };
+    let subscription = app.hub.subscribe(&topics, last_event_id.as_deref());
+    let stream = EventStream::new(
+        subscription,
+        permit,
+        &app.hub,
+        app.heartbeat,
+        app.shutdown.clone().cancelled_owned(),
+    );
+    Ok(stream_response(&req).streaming(stream))
+}
+
+/// The head every event stream answer carries.
+fn stream_response(req: &HttpRequest) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::CONTENT_ENCODING, "identity"))
+        .insert_header(("x-accel-buffering", "no"));
+    if req.version() < Version::HTTP_11 {
+        // HTTP/1.1 connections persist by default; 1.0 must be told, and actix then writes it.
+        response.keep_alive();
+    }
+    response
+}
+
+fn over_limit(req: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let wants_stream = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains(CONTENT_TYPE));
+    if !wants_stream {
+        return Err(ApiError::Busy {
+            retry_after: BUSY_BACKOFF,
+        });
+    }
+    let mut body = Vec::new();
+    shared::wire::encode_retry(
+        u64::try_from(BUSY_BACKOFF.as_millis()).unwrap_or(u64::MAX),
+        &mut body,
+    );
+    Ok(stream_response(req).body(body))
+}

@@ -1,0 +1,143 @@
+//! The body of one SSE response: the hub's prelude, then live frames coalesced into as few
+//! chunks as are ready, heartbeats while idle, and an end on shutdown or when the hub cut us.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use crate::hub::{Hub, SubscriberGuard, Subscription};
+
+/// The most bytes gathered into one chunk from a backlog; past it the rest waits for the next
+/// poll, so one chunk never holds a whole 64-event backlog of large events in a second copy.
+const MAX_CHUNK: usize = 64 * 1024;
+
+/// A counted open stream; dropping it frees its place under the connection limit.
+#[derive(Debug)]
+pub struct ConnectionPermit {
+    hub: Arc<Hub>,
+}
+
+impl ConnectionPermit {
+    /// Takes a place under `max` open streams, or `None` when all are taken.
+    #[must_use]
+    pub fn try_acquire(hub: &Arc<Hub>, max: usize) -> Option<Self> {
+        hub.stats().try_open_connection(max).then(|| Self {
+            hub: Arc::clone(hub),
+        })
+    }
+}
+
+impl Drop for ConnectionPermit {
+    fn drop(&mut self) {
+        self.hub.stats().close_connection();
+    }
+}
+
+/// The response body stream of one subscriber.
+#[derive(Debug)]
+pub struct EventStream {
+    prelude: Option<Bytes>,
+    receiver: mpsc::Receiver<Bytes>,
+    heartbeat: Pin<Box<Sleep>>,
+    heartbeat_every: Duration,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    retry_frame: Bytes,
+    heartbeat_frame: Bytes,
+    done: bool,
+    // Dropped with the stream, when the client goes away: unregister, then free the place.
+    _guard: SubscriberGuard,
+    _permit: ConnectionPermit,
+}
+
+impl EventStream {
+    /// Streams `subscription` until the client leaves, the hub cuts it, or `shutdown` fires.
+    #[must_use]
+    pub fn new(
+        subscription: Subscription,
+        permit: ConnectionPermit,
+        hub: &Hub,
+        heartbeat_every: Duration,
+        shutdown: WaitForCancellationFutureOwned,
+    ) -> Self {
+        Self {
+            prelude: Some(subscription.prelude),
+            receiver: subscription.receiver,
+            heartbeat: Box::pin(tokio::time::sleep(heartbeat_every)),
+            heartbeat_every,
+            shutdown: Box::pin(shutdown),
+            retry_frame: hub.retry_frame(),
+            heartbeat_frame: hub.heartbeat_frame(),
+            done: false,
+            _guard: subscription.guard,
+            _permit: permit,
+        }
+    }
+
+    fn traffic(&mut self) {
+        self.heartbeat
+            .as_mut()
+            .reset(Instant::now() + self.heartbeat_every);
+    }
+
+    /// Everything queued now, as one chunk (up to [`MAX_CHUNK`]).
+    fn coalesce(&mut self, first: Bytes) -> Bytes {
+        let Ok(second) = self.receiver.try_recv() else {
+            return first;
+        };
+        let mut chunk = BytesMut::with_capacity((first.len() + second.len()).max(4096));
+        chunk.extend_from_slice(&first);
+        chunk.extend_from_slice(&second);
+        while chunk.len() < MAX_CHUNK {
+            match self.receiver.try_recv() {
+                Ok(frame) => chunk.extend_from_slice(&frame),
+                Err(_) => break,
+            }
+        }
+        chunk.freeze()
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(prelude) = this.prelude.take() {
+            this.traffic();
+            return Poll::Ready(Some(Ok(prelude)));
+        }
+        if this.shutdown.as_mut().poll(cx).is_ready() {
+            this.done = true;
+            return Poll::Ready(None);
+        }
+        match this.receiver.poll_recv(cx) {
+            Poll::Ready(Some(first)) => {
+                let chunk = this.coalesce(first);
+                this.traffic();
+                return Poll::Ready(Some(Ok(chunk)));
+            }
+            Poll::Ready(None) => {
+                // The hub cut us for falling behind: tell the browser when to come back.
+                this.done = true;
+                return Poll::Ready(Some(Ok(this.retry_frame.clone())));
+            }
+            Poll::Pending => {}
+        }
+        if this.heartbeat.as_mut().poll(cx).is_ready() {
+            this.traffic();
+            return Poll::Ready(Some(Ok(this.heartbeat_frame.clone())));
+        }
+        Poll::Pending
+    }
+}
