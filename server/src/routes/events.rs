@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use actix_web::http::{Version, header};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use shared::wire::CONTENT_TYPE;
 
@@ -55,21 +55,19 @@ pub async fn events(req: HttpRequest, app: web::Data<AppState>) -> Result<HttpRe
         app.heartbeat,
         app.shutdown.clone().cancelled_owned(),
     );
-    Ok(stream_response(&req).streaming(stream))
+    Ok(stream_response().streaming(stream))
 }
 
 /// The head every event stream answer carries.
-fn stream_response(req: &HttpRequest) -> actix_web::HttpResponseBuilder {
+fn stream_response() -> actix_web::HttpResponseBuilder {
     let mut response = HttpResponse::Ok();
     response
         .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header((header::CONTENT_ENCODING, "identity"))
         .insert_header(("x-accel-buffering", "no"));
-    if req.version() < Version::HTTP_11 {
-        // HTTP/1.1 connections persist by default; 1.0 must be told, and actix then writes it.
-        response.keep_alive();
-    }
+    // `Connection` is actix-http's to write: HTTP/1.1 connections persist by default, and it
+    // drops a handler's own `Connection` header, so none is set here.
     response
 }
 
@@ -89,5 +87,5 @@ fn over_limit(req: &HttpRequest) -> Result<HttpResponse, ApiError> {
         u64::try_from(BUSY_BACKOFF.as_millis()).unwrap_or(u64::MAX),
         &mut body,
     );
-    Ok(stream_response(req).body(body))
+    Ok(stream_response().body(body))
 }

@@ -1,0 +1,329 @@
+//! Test support: a real server on `127.0.0.1:0` in its own thread, and a raw HTTP/1.1 client
+//! that reads exact bytes (de-chunking the body) and parses frames with `shared`'s parser.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser as _;
+use server::Config;
+use shared::wire::{ParsedEvent, Parser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+/// Upper bound on any single wait in these tests: generous, since a failure shows as a timeout.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A running server; dropping it shuts the server down and waits for it.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server with these extra flags (on top of `--bind 127.0.0.1:0`).
+    pub fn start(flags: &[&str]) -> Self {
+        let mut args = vec!["server"];
+        if !flags.contains(&"--dist") {
+            args.extend(["--dist", "/nonexistent"]);
+        }
+        args.extend_from_slice(flags);
+        let config = Config::try_parse_from(args).expect("valid test flags");
+        config.validate().expect("valid test config");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new()
+                .block_on(server::run(listener, config, async {
+                    let _ = stopped.await;
+                }))
+                .expect("server ran");
+        });
+        Self {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Shuts down and waits until `run` has returned.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("server thread");
+        }
+    }
+
+    /// One metric's value from `GET /metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let response = request(self.addr, "GET", "/metrics", &[], "").await;
+        response
+            .body_text()
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("metric {name} missing"))
+    }
+
+    /// Waits until a metric reads `want`, or panics after [`PATIENCE`].
+    pub async fn wait_for_metric(&self, name: &str, want: u64) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let got = self.metric(name).await;
+            if got == want {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} stayed at {got}, wanted {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A response head: the status line and headers, names lower-cased.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub status_line: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Head {
+    pub fn status(&self) -> u16 {
+        self.status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .expect("status code")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
+}
+
+/// A whole (non-streaming) response.
+#[derive(Debug)]
+pub struct Response {
+    pub head: Head,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn body_text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("utf-8 body")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("json body")
+    }
+}
+
+fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        text.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    text.push_str("Connection: close\r\n\r\n");
+    text.push_str(body);
+    text.into_bytes()
+}
+
+/// Sends one request on a fresh connection and reads the whole response.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
+    let mut conn = Conn::open(addr).await;
+    conn.send(&request_bytes(method, path, headers, body)).await;
+    let head = conn.read_head().await;
+    let body = conn.read_body_to_end(&head).await;
+    Response { head, body }
+}
+
+/// A raw connection with a read buffer.
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub async fn open(addr: SocketAddr) -> Self {
+        Self {
+            stream: TcpStream::connect(addr).await.expect("connect"),
+            buf: Vec::new(),
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// Reads more bytes into the buffer; `false` at end of stream.
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 16 * 1024];
+        let read = tokio::time::timeout(PATIENCE, self.stream.read(&mut chunk))
+            .await
+            .expect("server answered in time")
+            .unwrap_or(0);
+        self.buf.extend_from_slice(&chunk[..read]);
+        read > 0
+    }
+
+    pub async fn read_head(&mut self) -> Head {
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let text = String::from_utf8(self.buf[..end].to_vec()).expect("ascii head");
+                self.buf.drain(..end + 4);
+                let mut lines = text.split("\r\n");
+                let status_line = lines.next().unwrap_or_default().to_owned();
+                let headers = lines
+                    .filter_map(|line| line.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                    .collect();
+                return Head {
+                    status_line,
+                    headers,
+                };
+            }
+            assert!(self.fill().await, "connection closed before the head");
+        }
+    }
+
+    /// The next chunk of a chunked body; `None` at its end (or when the connection closes).
+    pub async fn read_chunk(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(line_end) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let size_text = std::str::from_utf8(&self.buf[..line_end]).expect("chunk size");
+                let size = usize::from_str_radix(size_text.trim(), 16).expect("hex chunk size");
+                let need = line_end + 2 + size + 2;
+                while self.buf.len() < need {
+                    if !self.fill().await {
+                        return None;
+                    }
+                }
+                let data = self.buf[line_end + 2..line_end + 2 + size].to_vec();
+                self.buf.drain(..need);
+                return if size == 0 { None } else { Some(data) };
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
+    async fn read_body_to_end(&mut self, head: &Head) -> Vec<u8> {
+        if head.header("transfer-encoding") == Some("chunked") {
+            let mut body = Vec::new();
+            while let Some(chunk) = self.read_chunk().await {
+                body.extend_from_slice(&chunk);
+            }
+            return body;
+        }
+        let length: usize = head
+            .header("content-length")
+            .map_or(0, |len| len.parse().expect("content-length"));
+        while self.buf.len() < length {
+            assert!(self.fill().await, "body cut short");
+        }
+        self.buf.drain(..length).collect()
+    }
+}
+
+/// An open event stream: its head, and its body parsed into events.
+pub struct EventReader {
+    pub head: Head,
+    pub conn: Conn,
+    pub parser: Parser,
+    pub raw: Vec<u8>,
+    pending: std::collections::VecDeque<ParsedEvent>,
+}
+
+impl EventReader {
+    /// Opens `GET path` with extra request headers.
+    pub async fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Self {
+        let mut conn = Conn::open(addr).await;
+        let mut text =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n");
+        for (name, value) in headers {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        text.push_str("\r\n");
+        conn.send(text.as_bytes()).await;
+        let head = conn.read_head().await;
+        Self {
+            head,
+            conn,
+            parser: Parser::default(),
+            raw: Vec::new(),
+            pending: Default::default(),
+        }
+    }
+
+    /// The next raw body chunk, also fed to the parser.
+    pub async fn chunk(&mut self) -> Option<Vec<u8>> {
+        let chunk = self.conn.read_chunk().await?;
+        self.raw.extend_from_slice(&chunk);
+        let pending = &mut self.pending;
+        self.parser
+            .feed(&chunk, &mut |event| pending.push_back(event))
+            .expect("well-formed stream");
+        Some(chunk)
+    }
+
+    /// The next event, or `None` when the stream ended.
+    pub async fn next_event(&mut self) -> Option<ParsedEvent> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            self.chunk().await?;
+        }
+    }
+
+    /// The next event of type `name`, skipping others.
+    pub async fn next_named(&mut self, name: &str) -> ParsedEvent {
+        loop {
+            let event = self.next_event().await.expect("stream still open");
+            if event.event == name {
+                return event;
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The event stream against a real server: exact headers and frames, ids, the single clock,
+//! HTTP versions, and that disconnecting clients release everything they held.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Conn, EventReader, TestServer, request};
+use shared::payload::CurrentTime;
+use shared::{event, names::WELCOME_TEXT};
+
+#[tokio::test]
+async fn stream_head_and_first_frames_are_exact() {
+    let server = TestServer::start(&["--retry", "1500ms"]);
+    let mut stream = EventReader::open(server.addr, "/events", &[]).await;
+
+    let head = &stream.head;
+    assert_eq!(head.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(head.header("content-type"), Some("text/event-stream"));
+    assert_eq!(head.header("cache-control"), Some("no-cache"));
+    assert_eq!(head.header("x-accel-buffering"), Some("no"));
+    assert_eq!(head.header("content-encoding"), Some("identity"));
+    // HTTP/1.1 keeps the connection open by default; actix-http never writes `keep-alive`
+    // on 1.1 (it drops a handler's `Connection` header), so what matters is: no `close`.
+    assert_eq!(head.header("connection"), None);
+
+    let first = String::from_utf8(stream.chunk().await.unwrap()).unwrap();
+    let welcome_id: u64 = first
+        .strip_prefix("retry: 1500\n\nid: ")
+        .and_then(|rest| rest.strip_suffix(&format!("\ndata: {WELCOME_TEXT}\n\n")))
+        .unwrap_or_else(|| panic!("unexpected first chunk {first:?}"))
+        .parse()
+        .unwrap();
+    assert_eq!(stream.parser.retry(), Some(1500));
+
+    let welcome = stream.next_event().await.unwrap();
+    assert_eq!(welcome.event, event::MESSAGE);
+    assert_eq!(welcome.data, WELCOME_TEXT);
+
+    let tick = stream.next_named(event::CURRENT_TIME).await;
+    let tick_id: u64 = tick.id.parse().unwrap();
+    assert!(tick_id > welcome_id);
+    let time = CurrentTime::from_data(&tick.data).unwrap().time;
+    let age = chrono::Utc::now() - time;
+    assert!(age.num_seconds().abs() < 5, "tick time {time} is not now");
+    let raw = String::from_utf8(stream.raw.clone()).unwrap();
+    assert!(
+        raw.contains(&format!(
+            "event: currentTime\nid: {tick_id}\ndata: {}\n\n",
+            tick.data
+        )),
+        "{raw:?}"
+    );
+}
+
+#[tokio::test]
+async fn ids_strictly_increase_and_ticks_come_every_second() {
+    let server = TestServer::start(&[]);
+    let mut stream = EventReader::open(server.addr, "/events?topic=clock", &[]).await;
+    let mut ids = vec![
+        stream
+            .next_event()
+            .await
+            .unwrap()
+            .id
+            .parse::<u64>()
+            .unwrap(),
+    ];
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let tick = stream.next_named(event::CURRENT_TIME).await;
+        ids.push(tick.id.parse().unwrap());
+        times.push(CurrentTime::from_data(&tick.data).unwrap().time);
+    }
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+    for pair in times.windows(2) {
+        let gap = (pair[1] - pair[0]).num_milliseconds();
+        assert!((500..=1500).contains(&gap), "ticks {gap} ms apart");
+    }
+}
+
+#[tokio::test]
+async fn one_clock_serves_every_client() {
+    // A timer per connection would give each stream its own tick ids; one clock fanned out
+    // gives every stream the very same event.
+    let server = TestServer::start(&[]);
+    let mut streams = Vec::new();
+    for _ in 0..20 {
+        streams.push(EventReader::open(server.addr, "/events?topic=clock", &[]).await);
+    }
+    // Every stream is registered once it has its welcome; the first tick each one sees may
+    // differ, but the tick after the latest of those reaches every stream as the same event.
+    let mut first_ticks = Vec::new();
+    for stream in &mut streams {
+        stream.next_event().await.unwrap(); // welcome
+        let tick = stream.next_named(event::CURRENT_TIME).await;
+        first_ticks.push(tick.id.parse::<u64>().unwrap());
+    }
+    let latest = *first_ticks.iter().max().unwrap();
+    let mut shared_ticks = Vec::new();
+    for stream in &mut streams {
+        let mut id = 0;
+        while id <= latest {
+            id = stream
+                .next_named(event::CURRENT_TIME)
+                .await
+                .id
+                .parse()
+                .unwrap();
+        }
+        shared_ticks.push(id);
+    }
+    shared_ticks.dedup();
+    assert_eq!(
+        shared_ticks.len(),
+        1,
+        "one tick event for all: {shared_ticks:?}"
+    );
+}
+
+#[tokio::test]
+async fn http_1_0_clients_are_told_keep_alive() {
+    let server = TestServer::start(&[]);
+    let mut conn = Conn::open(server.addr).await;
+    conn.send(b"GET /events HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .await;
+    let head = conn.read_head().await;
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.header("content-type"), Some("text/event-stream"));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_bad_topics_get_json_errors() {
+    let server = TestServer::start(&[]);
+    let long = format!("/events?topic={}", "x".repeat(257));
+    for path in ["/events?topic=", "/events?topic=a%0Ab", long.as_str()] {
+        let response = request(server.addr, "GET", path, &[], "").await;
+        assert_eq!(response.head.status(), 400, "{path}");
+        assert!(response.json()["error"].as_str().unwrap().contains("topic"));
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_dropped_clients_release_everything() {
+    let server = TestServer::start(&[]);
+    let mut streams = Vec::new();
+    for _ in 0..1000 {
+        let mut stream = EventReader::open(server.addr, "/events", &[]).await;
+        // The prelude has arrived, so the server has registered this subscriber.
+        stream.chunk().await.unwrap();
+        streams.push(stream);
+    }
+    assert_eq!(server.metric("herald_subscribers").await, 1000);
+    assert_eq!(server.metric("herald_connections").await, 1000);
+    drop(streams);
+    server.wait_for_metric("herald_subscribers", 0).await;
+    server.wait_for_metric("herald_connections", 0).await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_every_stream() {
+    let server = TestServer::start(&[]);
+    let mut stream = EventReader::open(server.addr, "/events", &[]).await;
+    stream.next_event().await.unwrap();
+    server.stop();
+    // The stream ends (the server closes it) instead of hanging on.
+    while stream.chunk().await.is_some() {}
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let server = TestServer::start(&[]);
+    let health = request(server.addr, "GET", "/healthz", &[], "").await;
+    assert_eq!(health.head.status(), 200);
+    assert_eq!(health.json()["status"], "ok");
+    let ready = request(server.addr, "GET", "/readyz", &[], "").await;
+    assert_eq!(ready.head.status(), 200);
+}
