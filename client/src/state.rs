@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 
+use chrono::Timelike;
 use shared::payload::CurrentTime;
 
 /// How many received events the log keeps.
@@ -144,9 +145,19 @@ impl AppState {
     /// The text shown in `#clock`: the server's time to the second, so it visibly moves each tick.
     #[must_use]
     pub fn clock_text(&self) -> String {
+        // `Timelike` rather than `format("%H:%M:%S")`: chrono's format-string machinery would add
+        // tens of kilobytes to the .wasm for this one line.
         self.clock.map_or_else(
             || "--:--:-- UTC".to_owned(),
-            |tick| tick.time.format("%H:%M:%S UTC").to_string(),
+            |tick| {
+                let time = tick.time;
+                format!(
+                    "{:02}:{:02}:{:02} UTC",
+                    time.hour(),
+                    time.minute(),
+                    time.second()
+                )
+            },
         )
     }
 

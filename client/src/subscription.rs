@@ -115,7 +115,10 @@ impl SubscriptionBuilder {
             subscription
                 .source
                 .add_event_listener_with_callback(&event_type, closure.as_ref().unchecked_ref())?;
-            subscription.listeners.push((event_type, closure));
+            subscription.listeners.push(Listener {
+                event_type,
+                closure,
+            });
         }
         Ok(subscription)
     }
@@ -129,7 +132,14 @@ impl SubscriptionBuilder {
 #[derive(Debug)]
 pub struct Subscription {
     source: EventSource,
-    listeners: Vec<(String, Closure<dyn FnMut(Event)>)>,
+    listeners: Vec<Listener>,
+}
+
+/// One added listener: what `removeEventListener` needs, and the closure JS calls into.
+#[derive(Debug)]
+struct Listener {
+    event_type: String,
+    closure: Closure<dyn FnMut(Event)>,
 }
 
 impl Subscription {
@@ -151,7 +161,11 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        for (event_type, closure) in &self.listeners {
+        for Listener {
+            event_type,
+            closure,
+        } in &self.listeners
+        {
             // Removing a listener we added cannot meaningfully fail; if it did, `close` below still
             // guarantees no further events, so the closure being freed is never called.
             let _ = self

@@ -99,11 +99,11 @@ impl View {
 /// A class per payload kind, so CSS can tell ticks, resets and errors apart.
 fn payload_class(payload: &Payload) -> &'static str {
     match payload {
-        Payload::Text => "text",
-        Payload::Tick(_) => "tick",
-        Payload::Reset => "reset",
-        Payload::Malformed(_) => "malformed",
-        Payload::Unknown => "unknown",
+        Payload::Text => "is-text",
+        Payload::Tick(_) => "is-tick",
+        Payload::Reset => "is-reset",
+        Payload::Malformed(_) => "is-malformed",
+        Payload::Unknown => "is-unknown",
     }
 }
 

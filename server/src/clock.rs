@@ -10,7 +10,7 @@ use shared::wire::EventName;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::Hub;
+use crate::hub::{Hub, Publication};
 
 /// The seed's period: one tick a second.
 pub const PERIOD: Duration = Duration::from_secs(1);
@@ -27,6 +27,11 @@ pub async fn run(hub: Arc<Hub>, shutdown: CancellationToken) {
             _ = ticks.tick() => {}
         }
         let tick = CurrentTime { time: Utc::now() };
-        hub.publish(&[shared::topic::CLOCK], Some(&name), &tick.to_data());
+        let data = tick.to_data();
+        hub.publish(&Publication::new(
+            &[shared::topic::CLOCK],
+            Some(&name),
+            &data,
+        ));
     }
 }

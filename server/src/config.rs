@@ -72,6 +72,10 @@ pub struct Config {
     #[arg(long, env = "HERALD_MAX_BODY", default_value_t = 64 * 1024)]
     pub max_body: usize,
 
+    /// Publishes per second allowed to one client IP on open topics (bursts of twice that).
+    #[arg(long, env = "HERALD_OPEN_RATE", default_value_t = 10.0)]
+    pub open_rate: f64,
+
     /// Reconnection delay suggested to browsers (`retry:`).
     #[arg(long, env = "HERALD_RETRY", default_value = "2s", value_parser = parse_duration)]
     pub retry: Duration,
@@ -116,6 +120,9 @@ impl Config {
         }
         if self.heartbeat.is_zero() {
             return Err("--heartbeat must be longer than 0s".to_owned());
+        }
+        if !(self.open_rate.is_finite() && self.open_rate > 0.0) {
+            return Err("--open-rate must be a positive number".to_owned());
         }
         if self.workers == Some(0) {
             return Err("--workers must be at least 1".to_owned());

@@ -18,6 +18,12 @@ pub enum ApiError {
     /// No token, or a token that is not configured.
     #[error("publishing to this topic needs Authorization: Bearer <token>")]
     Unauthorized,
+    /// A topic the caller may not publish to.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A body in a format the route does not take.
+    #[error("send application/json or application/x-www-form-urlencoded")]
+    UnsupportedMediaType,
     /// A body above `--max-body`.
     #[error("body larger than {limit} bytes")]
     TooLarge {
@@ -44,6 +50,8 @@ impl ResponseError for ApiError {
             Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -2,6 +2,7 @@
 //! shutdown future completes; `main.rs` only parses flags, binds and calls it, and tests call
 //! the same function on `127.0.0.1:0`.
 
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod cors;
@@ -9,6 +10,7 @@ pub mod csp;
 pub mod error;
 pub mod hub;
 pub mod metrics;
+pub mod ratelimit;
 pub mod routes;
 pub mod state;
 pub mod stream;
@@ -55,6 +57,9 @@ pub async fn run(
         hub,
         heartbeat: config.heartbeat,
         max_connections: config.max_connections,
+        policy: auth::PublishPolicy::new(&config.publish_tokens, &config.open_topics),
+        limiter: ratelimit::RateLimiter::new(config.open_rate, config.open_rate * 2.0),
+        max_body: config.max_body,
         shutdown: draining.clone(),
     });
     let origins = cors::AllowedOrigins::new(local, &config.allow_origins);

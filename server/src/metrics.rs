@@ -61,9 +61,9 @@ impl Stats {
         self.slow_cut.load(Relaxed)
     }
 
-    /// The Prometheus text exposition of every counter.
+    /// The Prometheus text exposition of every counter, plus the history size given.
     #[must_use]
-    pub fn render(&self) -> String {
+    pub fn render(&self, history_events: usize) -> String {
         let rows = [
             (
                 "herald_subscribers",
@@ -111,6 +111,10 @@ impl Stats {
                 value.load(Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP herald_history_events Events held for replay.\n# TYPE herald_history_events gauge\nherald_history_events {history_events}"
+        );
         out
     }
 }

@@ -38,9 +38,14 @@ pub struct PublishRequest {
     pub event: Option<String>,
     /// Any JSON; a JSON string is sent as its text, anything else as its JSON encoding.
     pub data: serde_json::Value,
-    /// An id the publisher wants the event to carry; the hub assigns one when absent.
+    /// The publisher's own key for this event, making retries safe: publishing the same `id`
+    /// to the same topic again, while the first is still in history, delivers nothing new and
+    /// answers the first event's id. Subscribers always see the hub's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// A reconnection time (ms) to send to subscribers along with this event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<u64>,
 }
 
 /// The answer to a successful publish.

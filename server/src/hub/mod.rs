@@ -64,6 +64,47 @@ struct State {
     subscriptions: HashMap<SubscriberId, Box<[Arc<str>]>>,
 }
 
+/// One event to publish.
+#[derive(Debug, Clone, Copy)]
+pub struct Publication<'a> {
+    /// Where it goes: validated topic names, at least one.
+    pub topics: &'a [&'a str],
+    /// Its type; `message` when `None`.
+    pub event: Option<&'a EventName>,
+    /// Its data, any text (line breaks become several `data:` lines).
+    pub data: &'a str,
+    /// A reconnection time to send along, in milliseconds.
+    pub retry: Option<u64>,
+    /// The publisher's idempotency key.
+    pub key: Option<&'a str>,
+}
+
+impl<'a> Publication<'a> {
+    /// A plain event of type `event` to `topics`.
+    #[must_use]
+    pub fn new(topics: &'a [&'a str], event: Option<&'a EventName>, data: &'a str) -> Self {
+        Self {
+            topics,
+            event,
+            data,
+            retry: None,
+            key: None,
+        }
+    }
+
+    fn encode(&self, id: u64) -> Vec<u8> {
+        let event_id = EventId::from_seq(id);
+        let mut frame = EventFrame::new(self.data).id(&event_id);
+        if let Some(event) = self.event {
+            frame = frame.event(event);
+        }
+        if let Some(retry) = self.retry {
+            frame = frame.retry(retry);
+        }
+        frame.to_vec()
+    }
+}
+
 /// A new subscriber's side of the hub: what to send first, then the live queue.
 #[derive(Debug)]
 pub struct Subscription {
@@ -151,35 +192,35 @@ impl Hub {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Publishes one event to `topics` (deduplicated: a subscriber of several of them gets it
-    /// once) and returns its id.
-    pub fn publish<T: AsRef<str>>(
-        &self,
-        topics: &[T],
-        event: Option<&EventName>,
-        data: &str,
-    ) -> u64 {
+    /// Publishes one event (to each of its topics, but once to a subscriber of several) and
+    /// returns its id; a repeated idempotency key returns the first event's id instead.
+    pub fn publish(&self, publication: &Publication<'_>) -> u64 {
         let now = Instant::now();
         let mut state = self.lock();
+        if let Some(key) = publication.key {
+            let earlier = publication
+                .topics
+                .iter()
+                .find_map(|name| state.topics.get(*name)?.find_key(key));
+            if let Some(id) = earlier {
+                return id;
+            }
+        }
         state.last_id += 1;
         let id = state.last_id;
-        let event_id = EventId::from_seq(id);
-        let mut frame = EventFrame::new(data).id(&event_id);
-        if let Some(event) = event {
-            frame = frame.event(event);
-        }
         let stored = Stored {
             id,
             at: now,
-            frame: Bytes::from(frame.to_vec()),
+            frame: Bytes::from(publication.encode(id)),
+            key: publication.key.map(Arc::from),
         };
 
         let mut reached: HashSet<SubscriberId> = HashSet::new();
         let mut cut = Vec::new();
         let mut delivered = 0u64;
-        let several = topics.len() > 1;
-        for name in topics {
-            let topic = state.topic_mut(name.as_ref());
+        let several = publication.topics.len() > 1;
+        for name in publication.topics {
+            let topic = state.topic_mut(name);
             topic.history.push_back(stored.clone());
             topic.evict(self.config.history_len, self.config.history_age, now);
             for (&subscriber, sender) in &topic.subscribers {
@@ -279,6 +320,16 @@ impl Hub {
                 id,
             },
         }
+    }
+
+    /// Events held in history, over all topics.
+    #[must_use]
+    pub fn history_events(&self) -> usize {
+        self.lock()
+            .topics
+            .values()
+            .map(|topic| topic.history.len())
+            .sum()
     }
 
     /// How many subscribers are registered now.

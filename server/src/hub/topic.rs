@@ -1,6 +1,7 @@
 //! One topic: its bounded history and the senders of its live subscribers.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,6 +13,8 @@ pub(crate) struct Stored {
     pub(crate) id: u64,
     pub(crate) at: Instant,
     pub(crate) frame: Bytes,
+    /// The publisher's idempotency key, if it gave one.
+    pub(crate) key: Option<Arc<str>>,
 }
 
 /// A subscriber's identity inside the hub.
@@ -46,6 +49,15 @@ impl Topic {
         self.history.range(start..)
     }
 
+    /// The id of the remembered event published with idempotency key `key`.
+    pub(crate) fn find_key(&self, key: &str) -> Option<u64> {
+        self.history
+            .iter()
+            .rev()
+            .find(|stored| stored.key.as_deref() == Some(key))
+            .map(|stored| stored.id)
+    }
+
     /// A topic nobody listens to and nothing is remembered for can be forgotten.
     pub(crate) fn is_unused(&self) -> bool {
         self.subscribers.is_empty() && self.history.is_empty()
@@ -61,6 +73,7 @@ mod tests {
             id,
             at,
             frame: Bytes::new(),
+            key: None,
         }
     }
 

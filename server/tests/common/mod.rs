@@ -208,7 +208,7 @@ impl Conn {
 
     pub async fn read_head(&mut self) -> Head {
         loop {
-            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            if let Some(end) = memchr::memmem::find(&self.buf, b"\r\n\r\n") {
                 let text = String::from_utf8(self.buf[..end].to_vec()).expect("ascii head");
                 self.buf.drain(..end + 4);
                 let mut lines = text.split("\r\n");
@@ -229,7 +229,7 @@ impl Conn {
     /// The next chunk of a chunked body; `None` at its end (or when the connection closes).
     pub async fn read_chunk(&mut self) -> Option<Vec<u8>> {
         loop {
-            if let Some(line_end) = self.buf.windows(2).position(|w| w == b"\r\n") {
+            if let Some(line_end) = memchr::memmem::find(&self.buf, b"\r\n") {
                 let size_text = std::str::from_utf8(&self.buf[..line_end]).expect("chunk size");
                 let size = usize::from_str_radix(size_text.trim(), 16).expect("hex chunk size");
                 let need = line_end + 2 + size + 2;
@@ -266,11 +266,15 @@ impl Conn {
     }
 }
 
+/// How much of a stream's body [`EventReader`] keeps verbatim.
+pub const RAW_KEPT: usize = 64 * 1024;
+
 /// An open event stream: its head, and its body parsed into events.
 pub struct EventReader {
     pub head: Head,
     pub conn: Conn,
     pub parser: Parser,
+    /// The first [`RAW_KEPT`] bytes of the body, for tests that check exact frames.
     pub raw: Vec<u8>,
     pending: std::collections::VecDeque<ParsedEvent>,
 }
@@ -299,7 +303,8 @@ impl EventReader {
     /// The next raw body chunk, also fed to the parser.
     pub async fn chunk(&mut self) -> Option<Vec<u8>> {
         let chunk = self.conn.read_chunk().await?;
-        self.raw.extend_from_slice(&chunk);
+        let room = RAW_KEPT.saturating_sub(self.raw.len());
+        self.raw.extend_from_slice(&chunk[..room.min(chunk.len())]);
         let pending = &mut self.pending;
         self.parser
             .feed(&chunk, &mut |event| pending.push_back(event))
@@ -325,5 +330,45 @@ impl EventReader {
                 return event;
             }
         }
+    }
+}
+
+/// A publisher on one keep-alive connection.
+pub struct Publisher {
+    conn: Conn,
+    token: Option<String>,
+}
+
+impl Publisher {
+    pub async fn connect(addr: SocketAddr, token: Option<&str>) -> Self {
+        Self {
+            conn: Conn::open(addr).await,
+            token: token.map(str::to_owned),
+        }
+    }
+
+    /// Posts a body with this content type and returns the response.
+    pub async fn post(&mut self, content_type: &str, body: &str) -> Response {
+        let mut text = format!(
+            "POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some(token) = &self.token {
+            text.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        text.push_str("\r\n");
+        text.push_str(body);
+        self.conn.send(text.as_bytes()).await;
+        let head = self.conn.read_head().await;
+        let body = self.conn.read_body_to_end(&head).await;
+        Response { head, body }
+    }
+
+    /// Publishes JSON `data` text to `topic` and returns the event id.
+    pub async fn publish(&mut self, topic: &str, data: &str) -> String {
+        let body = serde_json::json!({ "topic": topic, "data": data }).to_string();
+        let response = self.post("application/json", &body).await;
+        assert_eq!(response.head.status(), 200, "{}", response.body_text());
+        response.json()["id"].as_str().unwrap().to_owned()
     }
 }

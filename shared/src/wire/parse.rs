@@ -1,12 +1,18 @@
 //! The incremental parser: the WHATWG "event stream" processing model, fed bytes in chunks of
 //! any size (a chunk may end between CR and LF or inside a UTF-8 character).
 //!
-//! Used by tests, the load generator and any native client. Memory is bounded: an event (its
-//! data plus the line being read) larger than the configured maximum is an error, never growth.
+//! Used by tests, the load generator and any native client. Memory is bounded: a line, or the
+//! event being assembled (its data so far plus the line being read), larger than the configured
+//! maximum is an error, checked *before* the bytes are buffered, so no buffer ever holds more
+//! than the bound.
+//!
+//! Speed: `data` lines are appended as raw bytes and decoded once per event. That is exact:
+//! the stream is UTF-8 decoded with replacement (WHATWG "UTF-8 decode"), and because every line
+//! break and the `:`/space before a value are ASCII, a byte sequence can never straddle the
+//! boundary between a value and what surrounds it, so decoding the joined value bytes once gives
+//! the same text as decoding the stream and then splitting it.
 
-use std::borrow::Cow;
-
-use memchr::memchr2;
+use memchr::{memchr, memchr2};
 
 /// The UTF-8 byte order mark; one at the very start of the stream is skipped.
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
@@ -27,7 +33,7 @@ pub struct ParsedEvent {
 /// Why parsing stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    /// The event being assembled outgrew the parser's bound.
+    /// A line, or the event being assembled, outgrew the parser's bound.
     #[error("event larger than {limit} bytes")]
     EventTooLarge {
         /// The configured bound.
@@ -44,7 +50,11 @@ pub struct Parser {
     after_cr: bool,
     /// How many BOM bytes have matched at the start of the stream; `None` once decided.
     bom_matched: Option<usize>,
-    data: String,
+    /// The data buffer as raw bytes, each line followed by LF; decoded once, at dispatch.
+    data: Vec<u8>,
+    /// The length of the last dispatched data: reserved up front for the next event's data, so
+    /// a stream of similar events grows the buffer once per event instead of by doubling.
+    data_hint: usize,
     event_type: String,
     last_event_id: String,
     /// The id buffer: set by `id:` lines, copied to `last_event_id` at each dispatch.
@@ -60,14 +70,15 @@ impl Default for Parser {
 }
 
 impl Parser {
-    /// A parser refusing events larger than `max_event_size` bytes.
+    /// A parser refusing lines and events larger than `max_event_size` bytes.
     #[must_use]
     pub fn new(max_event_size: usize) -> Self {
         Self {
             line: Vec::new(),
             after_cr: false,
             bom_matched: Some(0),
-            data: String::new(),
+            data: Vec::new(),
+            data_hint: 0,
             event_type: String::new(),
             last_event_id: String::new(),
             id_buffer: String::new(),
@@ -88,11 +99,21 @@ impl Parser {
         self.retry
     }
 
+    /// Bytes held for the event being assembled: its data so far plus the partial line. Never
+    /// more than the bound given to [`Parser::new`] after a successful [`Parser::feed`].
+    ///
+    /// The bound counts input bytes: a dispatched event's text can be up to three times longer
+    /// when the input was invalid UTF-8 (each bad byte becomes a 3-byte U+FFFD).
+    #[must_use]
+    pub fn pending_len(&self) -> usize {
+        self.line.len() + self.data.len()
+    }
+
     /// Parses `chunk`, passing each dispatched event to `emit`.
     ///
     /// # Errors
-    /// [`ParseError::EventTooLarge`] when an event outgrows the bound; the parser should then be
-    /// dropped with its connection.
+    /// [`ParseError::EventTooLarge`] when a line or an event outgrows the bound; the parser
+    /// should then be dropped with its connection.
     pub fn feed(
         &mut self,
         mut chunk: &[u8],
@@ -108,16 +129,17 @@ impl Parser {
             }
         }
         while let Some(end) = memchr2(b'\r', b'\n', chunk) {
+            self.check_size(self.line.len() + end)?;
             if self.line.is_empty() {
-                self.process_line(&chunk[..end], emit)?;
+                // The common case: the whole line is in this chunk; no copy.
+                self.process_line(&chunk[..end], emit);
             } else {
                 self.line.extend_from_slice(&chunk[..end]);
                 let line = std::mem::take(&mut self.line);
-                let result = self.process_line(&line, emit);
+                self.process_line(&line, emit);
                 // Keep the allocation for the next partial line.
                 self.line = line;
                 self.line.clear();
-                result?;
             }
             let mut next = end + 1;
             if chunk[end] == b'\r' {
@@ -129,8 +151,9 @@ impl Parser {
             }
             chunk = &chunk[next..];
         }
+        self.check_size(self.line.len() + chunk.len())?;
         self.line.extend_from_slice(chunk);
-        self.check_size()
+        Ok(())
     }
 
     /// Parses a whole stream at once and returns its events; the end of `bytes` is the end of
@@ -163,8 +186,10 @@ impl Parser {
         chunk
     }
 
-    fn check_size(&self) -> Result<(), ParseError> {
-        if self.line.len() + self.data.len() > self.max_event_size {
+    /// Refuses a line of `line_len` bytes before it is buffered or processed. A `data` value
+    /// is shorter than its line, so passing this check also keeps the data buffer in bounds.
+    fn check_size(&self, line_len: usize) -> Result<(), ParseError> {
+        if line_len + self.data.len() > self.max_event_size {
             Err(ParseError::EventTooLarge {
                 limit: self.max_event_size,
             })
@@ -173,17 +198,13 @@ impl Parser {
         }
     }
 
-    fn process_line(
-        &mut self,
-        line: &[u8],
-        emit: &mut impl FnMut(ParsedEvent),
-    ) -> Result<(), ParseError> {
+    fn process_line(&mut self, line: &[u8], emit: &mut impl FnMut(ParsedEvent)) {
         if line.is_empty() {
             self.dispatch(emit);
-            return Ok(());
+            return;
         }
-        let (field, value) = match memchr::memchr(b':', line) {
-            Some(0) => return Ok(()), // a comment
+        let (field, value) = match memchr(b':', line) {
+            Some(0) => return, // a comment
             Some(colon) => {
                 let value = &line[colon + 1..];
                 (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
@@ -192,17 +213,18 @@ impl Parser {
         };
         match field {
             b"data" => {
-                self.data.push_str(&String::from_utf8_lossy(value));
-                self.data.push('\n');
-                if self.data.len() > self.max_event_size {
-                    return Err(ParseError::EventTooLarge {
-                        limit: self.max_event_size,
-                    });
+                if self.data.capacity() == 0 {
+                    self.data.reserve(self.data_hint);
                 }
+                self.data.extend_from_slice(value);
+                self.data.push(b'\n');
             }
-            b"event" => self.event_type = utf8(value).into_owned(),
-            // An id containing NUL is ignored, as browsers do.
-            b"id" if !value.contains(&0) => self.id_buffer = utf8(value).into_owned(),
+            b"event" => self.event_type = String::from_utf8_lossy(value).into_owned(),
+            // An id containing NUL is ignored (the spec, and browsers).
+            b"id" if !value.contains(&0) => {
+                self.id_buffer = String::from_utf8_lossy(value).into_owned();
+            }
+            // Only ASCII digits; an empty value is not a number either.
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 let millis = value.iter().fold(0u64, |acc, digit| {
                     acc.saturating_mul(10)
@@ -210,9 +232,8 @@ impl Parser {
                 });
                 self.retry = Some(millis);
             }
-            _ => {} // unknown fields are ignored
+            _ => {} // unknown fields (and refused values) are ignored
         }
-        Ok(())
     }
 
     fn dispatch(&mut self, emit: &mut impl FnMut(ParsedEvent)) {
@@ -226,6 +247,10 @@ impl Parser {
         }
         let mut data = std::mem::take(&mut self.data);
         data.pop(); // the LF every data line appended
+        self.data_hint = data.len() + 1;
+        // One validation per event; only invalid input pays for a copy.
+        let data = String::from_utf8(data)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
         let event = if self.event_type.is_empty() {
             crate::event::MESSAGE.to_owned()
         } else {
@@ -237,10 +262,6 @@ impl Parser {
             id: self.last_event_id.clone(),
         });
     }
-}
-
-fn utf8(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
 }
 
 #[cfg(test)]
@@ -308,5 +329,43 @@ mod tests {
             parser.feed(b"data: 01234", &mut |_| {}),
             Err(ParseError::EventTooLarge { limit: 8 })
         );
+    }
+
+    #[test]
+    fn the_bound_covers_every_line_and_is_checked_before_buffering() {
+        // A long `event`, `id` or comment line whole in one chunk is refused too.
+        for line in [
+            &b"event: 0123456789\n"[..],
+            b"id: 0123456789\n",
+            b":0123456789\n",
+        ] {
+            assert_eq!(
+                Parser::new(8).parse_all(line),
+                Err(ParseError::EventTooLarge { limit: 8 }),
+                "{line:?}"
+            );
+        }
+        // Data plus the line being read: 5 + 4 fits, then one more byte does not.
+        let mut parser = Parser::new(9);
+        parser.feed(b"data:abcd\n", &mut |_| {}).unwrap();
+        parser.feed(b"da:x", &mut |_| {}).unwrap();
+        assert_eq!(parser.pending_len(), 9);
+        assert_eq!(
+            parser.feed(b"x", &mut |_| {}),
+            Err(ParseError::EventTooLarge { limit: 9 })
+        );
+        assert_eq!(
+            parser.pending_len(),
+            9,
+            "nothing was buffered past the bound"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_as_a_whole_stream_decode_would() {
+        let events = Parser::default()
+            .parse_all(b"data: a\xF0\x9F\nda\xFFta: x\ndata:\x80b\nevent: \xC3\n\n")
+            .unwrap();
+        assert_eq!(events, [event("\u{FFFD}", "a\u{FFFD}\n\u{FFFD}b", "")]);
     }
 }

@@ -1,0 +1,120 @@
+//! Who may publish where: a configured bearer token may publish to any topic but the reserved
+//! ones; anyone may publish to the open topics (and is rate-limited there instead).
+
+use std::collections::HashSet;
+
+use crate::error::ApiError;
+
+/// Topics only the server itself publishes to.
+pub const RESERVED_TOPICS: [&str; 1] = [shared::topic::CLOCK];
+
+/// How a publish was let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// With a valid token.
+    Token,
+    /// Without one, to open topics only: subject to the per-client rate limit.
+    Open,
+}
+
+/// The publish rules of this server.
+#[derive(Debug, Clone)]
+pub struct PublishPolicy {
+    tokens: Vec<String>,
+    open_topics: HashSet<String>,
+}
+
+impl PublishPolicy {
+    /// Rules from the configured tokens and open topics.
+    #[must_use]
+    pub fn new(tokens: &[String], open_topics: &[String]) -> Self {
+        Self {
+            tokens: tokens
+                .iter()
+                .filter(|token| !token.is_empty())
+                .cloned()
+                .collect(),
+            open_topics: open_topics.iter().cloned().collect(),
+        }
+    }
+
+    /// Decides whether a request with this `Authorization` header may publish to `topics`.
+    ///
+    /// # Errors
+    /// 403 for a reserved topic; 401 when a token is needed and missing or wrong.
+    pub fn authorize(
+        &self,
+        authorization: Option<&str>,
+        topics: &[&str],
+    ) -> Result<Access, ApiError> {
+        if let Some(reserved) = topics.iter().find(|topic| RESERVED_TOPICS.contains(topic)) {
+            return Err(ApiError::Forbidden(format!(
+                "topic {reserved:?} is published by the server only"
+            )));
+        }
+        let presented = authorization.and_then(|value| value.strip_prefix("Bearer "));
+        if let Some(token) = presented {
+            if self.tokens.iter().any(|known| same_secret(known, token)) {
+                return Ok(Access::Token);
+            }
+            return Err(ApiError::Unauthorized);
+        }
+        if topics.iter().all(|topic| self.open_topics.contains(*topic)) {
+            Ok(Access::Open)
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// Compares secrets in time independent of where they differ, so timing reveals no prefix.
+fn same_secret(known: &str, presented: &str) -> bool {
+    let (known, presented) = (known.as_bytes(), presented.as_bytes());
+    known.len() == presented.len()
+        && known
+            .iter()
+            .zip(presented)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> PublishPolicy {
+        PublishPolicy::new(&["s3cret".into()], &["messages".into()])
+    }
+
+    #[test]
+    fn tokens_open_topics_and_reserved_topics() {
+        let policy = policy();
+        assert_eq!(
+            policy.authorize(Some("Bearer s3cret"), &["a"]).unwrap(),
+            Access::Token
+        );
+        assert_eq!(policy.authorize(None, &["messages"]).unwrap(), Access::Open);
+        assert!(matches!(
+            policy.authorize(None, &["a"]),
+            Err(ApiError::Unauthorized)
+        ));
+        assert!(matches!(
+            policy.authorize(None, &["messages", "a"]),
+            Err(ApiError::Unauthorized)
+        ));
+        assert!(matches!(
+            policy.authorize(Some("Bearer s3cre"), &["messages"]),
+            Err(ApiError::Unauthorized)
+        ));
+        assert!(matches!(
+            policy.authorize(Some("Bearer s3cret"), &["clock"]),
+            Err(ApiError::Forbidden(_))
+        ));
+    }
+
+    #[test]
+    fn empty_tokens_are_never_accepted() {
+        let policy = PublishPolicy::new(&[String::new()], &[]);
+        assert!(policy.authorize(Some("Bearer "), &["a"]).is_err());
+    }
+}

@@ -1,0 +1,176 @@
+//! `POST /publish`: one event to one or more topics, as JSON or as a Mercure-style form.
+
+use std::time::Instant;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt as _;
+use shared::payload::{PublishRequest, PublishResponse};
+use shared::wire::{EventId, EventName};
+
+use crate::auth::Access;
+use crate::error::ApiError;
+use crate::hub::Publication;
+use crate::state::AppState;
+use crate::topics;
+
+/// Room in a body for everything around `data`: field names, other fields, JSON escapes.
+const BODY_OVERHEAD: usize = 16 * 1024;
+
+/// A publish, whichever format it came in.
+#[derive(Debug, Default)]
+struct Incoming {
+    topics: Vec<String>,
+    event: Option<String>,
+    data: String,
+    id: Option<String>,
+    retry: Option<u64>,
+}
+
+/// Publishes one event and answers its id.
+///
+/// # Errors
+/// 400 bad fields, 401 missing or wrong token, 403 reserved topic, 413 data above
+/// `--max-body`, 415 unknown body format, 429 over the open-topic rate limit.
+pub async fn publish(
+    req: HttpRequest,
+    payload: web::Payload,
+    app: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, app.max_body + BODY_OVERHEAD, app.max_body).await?;
+    let incoming = parse(&req, &body)?;
+    if incoming.data.len() > app.max_body {
+        return Err(ApiError::TooLarge {
+            limit: app.max_body,
+        });
+    }
+    if incoming.topics.is_empty() {
+        return Err(ApiError::BadRequest("topic is required".to_owned()));
+    }
+    for topic in &incoming.topics {
+        topics::validate(topic)?;
+    }
+    let event = incoming
+        .event
+        .map(EventName::new)
+        .transpose()
+        .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    let key = incoming
+        .id
+        .map(EventId::new)
+        .transpose()
+        .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+
+    let topic_names: Vec<&str> = incoming.topics.iter().map(String::as_str).collect();
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let access = app.policy.authorize(authorization, &topic_names)?;
+    // Only a connection over TCP has a peer address; every one we accept does.
+    if let (Access::Open, Some(peer)) = (access, req.peer_addr()) {
+        app.limiter
+            .check(peer.ip(), Instant::now())
+            .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    }
+
+    let id = app.hub.publish(&Publication {
+        topics: &topic_names,
+        event: event.as_ref(),
+        data: &incoming.data,
+        retry: incoming.retry,
+        key: key.as_ref().map(EventId::as_str),
+    });
+    Ok(HttpResponse::Ok().json(PublishResponse { id: id.to_string() }))
+}
+
+/// Reads the body, refusing it as soon as it passes `limit` bytes.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+    max_data: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let too_large = ApiError::TooLarge { limit: max_data };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large);
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|err| ApiError::BadRequest(format!("reading the body: {err}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn parse(req: &HttpRequest, body: &[u8]) -> Result<Incoming, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" => parse_json(body),
+        "application/x-www-form-urlencoded" => parse_form(body),
+        _ => Err(ApiError::UnsupportedMediaType),
+    }
+}
+
+fn parse_json(body: &[u8]) -> Result<Incoming, ApiError> {
+    let request: PublishRequest = serde_json::from_slice(body)
+        .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))?;
+    let data = match request.data {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    };
+    Ok(Incoming {
+        topics: vec![request.topic],
+        event: request.event,
+        data,
+        id: request.id,
+        retry: request.retry,
+    })
+}
+
+/// Mercure's field names: `topic` (repeatable), `data`, `type`, `id`, `retry`.
+fn parse_form(body: &[u8]) -> Result<Incoming, ApiError> {
+    let mut incoming = Incoming::default();
+    let mut saw_data = false;
+    for (key, value) in form_urlencoded::parse(body) {
+        match &*key {
+            "topic" => incoming.topics.push(value.into_owned()),
+            "data" => {
+                saw_data = true;
+                incoming.data = value.into_owned();
+            }
+            "type" => incoming.event = Some(value.into_owned()),
+            "id" => incoming.id = Some(value.into_owned()),
+            "retry" => {
+                let millis = value.parse().map_err(|_| {
+                    ApiError::BadRequest("retry must be a whole number of milliseconds".to_owned())
+                })?;
+                incoming.retry = Some(millis);
+            }
+            // Mercure's `private` and anything else carry nothing Herald acts on.
+            _ => {}
+        }
+    }
+    if !saw_data {
+        return Err(ApiError::BadRequest("data is required".to_owned()));
+    }
+    Ok(incoming)
+}

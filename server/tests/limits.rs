@@ -1,0 +1,180 @@
+//! Bounds against a real server: heartbeats on idle streams, slow readers cut without slowing
+//! others, the connection limit, and dead clients released while idle.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Conn, EventReader, Publisher, TestServer, request};
+use shared::names::WELCOME_TEXT;
+use tokio::net::TcpSocket;
+
+const TOKEN: &str = "limits-token";
+
+#[tokio::test]
+async fn idle_streams_get_heartbeats_and_traffic_postpones_them() {
+    let server = TestServer::start(&["--publish-token", TOKEN, "--heartbeat", "600ms"]);
+    let mut stream = EventReader::open(server.addr, "/events?topic=quiet", &[]).await;
+    stream.chunk().await.unwrap(); // the prelude
+    assert_eq!(stream.chunk().await.unwrap(), b":\n\n");
+
+    // Traffic every 100 ms keeps the heartbeat away.
+    let mut publisher = Publisher::connect(server.addr, Some(TOKEN)).await;
+    for n in 0..12 {
+        publisher.publish("quiet", &n.to_string()).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut data = Vec::new();
+    while data.len() < 12 {
+        let chunk = stream.chunk().await.unwrap();
+        assert_ne!(chunk, b":\n\n", "heartbeat despite traffic");
+        let pending = &mut data;
+        shared::wire::Parser::default()
+            .feed(&chunk, &mut |event| pending.push(event))
+            .unwrap();
+    }
+    // Silence again: the heartbeat comes back.
+    assert_eq!(stream.chunk().await.unwrap(), b":\n\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_reader_is_cut_and_never_slows_the_others() {
+    const EVENTS: usize = 10_000;
+    const READERS: usize = 200;
+    let server = TestServer::start(&[
+        "--publish-token",
+        TOKEN,
+        "--client-buffer",
+        "64",
+        "--history",
+        "20000",
+        // Readers that finished are noticed gone at their next heartbeat.
+        "--heartbeat",
+        "1s",
+    ]);
+
+    // The stalled reader: a tiny receive buffer, and it never reads after its request.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(server.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stalled,
+        b"GET /events?topic=load HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .unwrap();
+
+    let mut readers = Vec::new();
+    for _ in 0..READERS {
+        let mut reader = EventReader::open(server.addr, "/events?topic=load", &[]).await;
+        reader.chunk().await.unwrap();
+        readers.push(tokio::spawn(async move {
+            let mut seqs = Vec::with_capacity(EVENTS);
+            while seqs.len() < EVENTS {
+                let event = reader.next_event().await.expect("normal reader never cut");
+                if event.data != WELCOME_TEXT {
+                    let seq: usize = event.data[..8].parse().unwrap();
+                    seqs.push(seq);
+                }
+            }
+            seqs
+        }));
+    }
+    server
+        .wait_for_metric("herald_subscribers", READERS as u64 + 1)
+        .await;
+
+    // 1 KiB events: 10 MB in all, more than the stalled socket's kernel buffers can absorb.
+    let filler = "x".repeat(1016);
+    let mut publishers = Vec::new();
+    for lane in 0..4 {
+        let addr = server.addr;
+        let filler = filler.clone();
+        publishers.push(tokio::spawn(async move {
+            let mut publisher = Publisher::connect(addr, Some(TOKEN)).await;
+            let mut ids = Vec::new();
+            for seq in (lane..EVENTS).step_by(4) {
+                let id: u64 = publisher
+                    .publish("load", &format!("{seq:08}{filler}"))
+                    .await
+                    .parse()
+                    .unwrap();
+                ids.push((id, seq));
+            }
+            ids
+        }));
+    }
+    // The order subscribers must see is the hub's id order.
+    let mut by_id = Vec::new();
+    for publisher in publishers {
+        by_id.extend(publisher.await.unwrap());
+    }
+    by_id.sort_unstable();
+    let expected: Vec<usize> = by_id.into_iter().map(|(_, seq)| seq).collect();
+
+    for reader in readers {
+        assert_eq!(reader.await.unwrap(), expected);
+    }
+    assert_eq!(server.metric("herald_slow_clients_cut_total").await, 1);
+    server.wait_for_metric("herald_subscribers", 0).await;
+    // What the hub holds is bounded by history, whatever the stalled reader did.
+    assert!(server.metric("herald_history_events").await <= 20_000);
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn over_the_connection_limit_browsers_are_told_to_retry_later() {
+    let server = TestServer::start(&["--max-connections", "2"]);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = EventReader::open(server.addr, "/events", &[]).await;
+        stream.chunk().await.unwrap();
+        held.push(stream);
+    }
+    // A browser (Accept: text/event-stream) gets a 200 it will retry after, not an error that
+    // would make EventSource give up for good.
+    let browser = request(
+        server.addr,
+        "GET",
+        "/events",
+        &[("Accept", "text/event-stream")],
+        "",
+    )
+    .await;
+    assert_eq!(browser.head.status(), 200);
+    assert_eq!(
+        browser.head.header("content-type"),
+        Some("text/event-stream")
+    );
+    assert_eq!(browser.body_text(), "retry: 10000\n\n");
+    // Anyone else gets 503 with Retry-After and a JSON reason.
+    let other = request(server.addr, "GET", "/events", &[], "").await;
+    assert_eq!(other.head.status(), 503);
+    assert_eq!(other.head.header("retry-after"), Some("10"));
+    assert!(other.json()["error"].as_str().unwrap().contains("retry"));
+    assert_eq!(server.metric("herald_connections_rejected_total").await, 2);
+    // A place freed is a place taken.
+    held.pop();
+    server.wait_for_metric("herald_connections", 1).await;
+    let mut stream = EventReader::open(server.addr, "/events", &[]).await;
+    assert_eq!(stream.next_event().await.unwrap().data, WELCOME_TEXT);
+}
+
+#[tokio::test]
+async fn dropped_clients_are_released_while_idle() {
+    let server = TestServer::start(&["--heartbeat", "300ms"]);
+    let mut conns = Vec::new();
+    for _ in 0..50 {
+        let mut conn = Conn::open(server.addr).await;
+        conn.send(b"GET /events?topic=silent HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await;
+        conn.read_head().await;
+        conns.push(conn);
+    }
+    server.wait_for_metric("herald_subscribers", 50).await;
+    drop(conns);
+    // Nothing is published on `silent`: only the heartbeat can reveal the dead peers.
+    server.wait_for_metric("herald_subscribers", 0).await;
+    server.wait_for_metric("herald_connections", 0).await;
+}
