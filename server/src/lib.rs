@@ -52,6 +52,7 @@ pub async fn run(
         retry: config.retry,
     }));
     let clock = tokio::spawn(clock::run(Arc::clone(&hub), draining.clone()));
+    let counted_hub = Arc::clone(&hub);
 
     let state = web::Data::new(AppState {
         hub,
@@ -85,6 +86,9 @@ pub async fn run(
                     cfg.service(Files::new("/", &dist).index_file("index.html"));
                 }
             })
+    })
+    .on_connect(move |_, extensions| {
+        extensions.insert(metrics::TcpConnectionGuard::new(Arc::clone(&counted_hub)));
     })
     .backlog(ACCEPT_BACKLOG)
     .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))

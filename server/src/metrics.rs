@@ -12,6 +12,27 @@ pub struct Stats {
     deliveries: AtomicU64,
     slow_cut: AtomicU64,
     rejected: AtomicU64,
+    tcp_open: AtomicU64,
+}
+
+/// Counts one open TCP connection for as long as it lives: actix keeps it in the connection's
+/// extensions, which are dropped when the connection's task ends.
+#[derive(Debug)]
+pub struct TcpConnectionGuard(std::sync::Arc<crate::hub::Hub>);
+
+impl TcpConnectionGuard {
+    /// Counts a connection that has just been accepted.
+    #[must_use]
+    pub fn new(hub: std::sync::Arc<crate::hub::Hub>) -> Self {
+        hub.stats().tcp_open.fetch_add(1, Relaxed);
+        Self(hub)
+    }
+}
+
+impl Drop for TcpConnectionGuard {
+    fn drop(&mut self) {
+        self.0.stats().tcp_open.fetch_sub(1, Relaxed);
+    }
 }
 
 impl Stats {
@@ -94,6 +115,12 @@ impl Stats {
                 "counter",
                 "Subscribers cut for a full buffer.",
                 &self.slow_cut,
+            ),
+            (
+                "herald_tcp_connections",
+                "gauge",
+                "TCP connections open, each served by one task.",
+                &self.tcp_open,
             ),
             (
                 "herald_connections_rejected_total",

@@ -142,6 +142,8 @@ async fn unknown_routes_and_bad_topics_get_json_errors() {
 #[tokio::test]
 async fn a_thousand_dropped_clients_release_everything() {
     let server = TestServer::start(&[]);
+    // The metrics request's own connection is the one counted when idle.
+    let idle = server.metric("herald_tcp_connections").await;
     let mut streams = Vec::new();
     for _ in 0..1000 {
         let mut stream = EventReader::open(server.addr, "/events", &[]).await;
@@ -151,9 +153,12 @@ async fn a_thousand_dropped_clients_release_everything() {
     }
     assert_eq!(server.metric("herald_subscribers").await, 1000);
     assert_eq!(server.metric("herald_connections").await, 1000);
+    assert_eq!(server.metric("herald_tcp_connections").await, idle + 1000);
     drop(streams);
     server.wait_for_metric("herald_subscribers", 0).await;
     server.wait_for_metric("herald_connections", 0).await;
+    // Every connection's task has ended (its extensions were dropped): none is left behind.
+    server.wait_for_metric("herald_tcp_connections", idle).await;
 }
 
 #[tokio::test]
