@@ -45,8 +45,10 @@ async fn a_stalled_reader_is_cut_and_never_slows_the_others() {
     let server = TestServer::start(&[
         "--publish-token",
         TOKEN,
+        // Room for normal readers to lag on a busy machine; the stalled reader still fills it
+        // (plus its kernel buffers, a few MB) well before the 10 MB of events are through.
         "--client-buffer",
-        "64",
+        "2048",
         "--history",
         "20000",
         // Readers that finished are noticed gone at their next heartbeat.

@@ -1,2 +1,90 @@
-//! placeholder
-fn main() {}
+//! `cargo xtask`: Herald's one entry point to install the tools, build the UI, run the server and
+//! run every check, on a machine that starts with nothing but rustup, node and npm.
+//!
+//! The pattern is matklad's cargo-xtask: plain Rust instead of shell scripts, std and `anyhow`
+//! only, because compiling this crate is the first thing every command does.
+
+mod build;
+mod fuzz;
+mod pins;
+mod process;
+mod run;
+mod server;
+mod test;
+mod tidy;
+mod tools;
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+
+use crate::process::Ctx;
+use crate::tools::Browser;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  install            install the pinned tools (wasm target, Trunk, wasm-bindgen, wasm-opt)
+  build              install, then build the UI into dist/ (trunk build --release)
+  run [-- ARGS...]   install, build, then run the release server on http://127.0.0.1:3000
+                     with a fresh publish token; ARGS go to the server
+  fuzz [SECONDS]     fuzz the SSE parser with libFuzzer (default 60 s)
+  test               install (with Chromium), then fmt, clippy, host tests, UI build,
+                     browser tests and the end-to-end test, stopping at the first failure";
+
+fn main() -> ExitCode {
+    match dispatch() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` prints the whole chain on one line, without a backtrace to wade through.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        bail!("no command given");
+    };
+    let ctx = Ctx::new()?;
+    match (command.as_str(), rest) {
+        ("install", []) => tools::install(&ctx, Browser::Skip),
+        ("build", []) => {
+            tools::install(&ctx, Browser::Skip)?;
+            build::build(&ctx)
+        }
+        ("run", rest) => run::run(&ctx, server_args(rest)?),
+        ("test", []) => test::test(&ctx),
+        ("fuzz", []) => fuzz::run(&ctx.root, fuzz::DEFAULT_SECONDS),
+        ("fuzz", [seconds]) => {
+            let seconds = seconds
+                .parse()
+                .map_err(|_| anyhow::anyhow!("fuzz takes a number of seconds, got {seconds:?}"))?;
+            fuzz::run(&ctx.root, seconds)
+        }
+        ("help" | "--help" | "-h", _) => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            bail!("unknown command or arguments: {}", args.join(" "))
+        }
+    }
+}
+
+/// The arguments after `--`, which `run` passes to the server untouched.
+fn server_args(rest: &[String]) -> anyhow::Result<&[String]> {
+    match rest.split_first() {
+        None => Ok(&[]),
+        Some((dashes, server_args)) if dashes == "--" => Ok(server_args),
+        Some(_) => bail!(
+            "server arguments go after `--`, e.g. `cargo xtask run -- --heartbeat 5s`; got: {}",
+            rest.join(" ")
+        ),
+    }
+}
