@@ -1,12 +1,17 @@
 //! Herald's browser client: subscribes to the server's event stream and shows the connection
-//! state, the server's clock and a log of received events.
+//! state, the server's clock and a log of received events; a topic picker chooses what to
+//! subscribe to and a form publishes messages.
 //!
 //! The parts follow todomvc's split: [`decode`] turns browser events into [`state::AppEvent`]s,
 //! [`state`] is plain Rust, [`view`] renders it, and [`subscription`] owns the `EventSource` and
-//! its closures. [`App`] ties state and view together; [`Client`] owns the live subscription so a
-//! later topic picker can replace it.
+//! its closures. [`App`] ties state and view together; [`Client`] owns the live subscription and
+//! replaces it when the [`picker`] changes the topics; [`publish`] sends the form's messages.
+//! [`Page`] holds the client and the controls' [`listener`]s for as long as the page lives.
 
 pub mod decode;
+pub mod listener;
+pub mod picker;
+pub mod publish;
 pub mod state;
 pub mod subscription;
 pub mod view;
@@ -16,8 +21,10 @@ use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
+use web_sys::Element;
 
-use crate::state::{AppEvent, AppState, Payload};
+use crate::picker::Picker;
+use crate::state::{AppEvent, AppState, Payload, Publish};
 use crate::subscription::Subscription;
 use crate::view::View;
 
@@ -69,6 +76,18 @@ impl App {
     pub fn state(&self) -> AppState {
         self.state.borrow().clone()
     }
+
+    /// The chosen topics, without copying the rest of the state.
+    #[must_use]
+    pub fn topics(&self) -> Vec<String> {
+        self.state.borrow().topics().map(str::to_owned).collect()
+    }
+
+    /// The view, for the controls that read and clear its text fields.
+    #[must_use]
+    pub fn view(&self) -> &View {
+        &self.view
+    }
 }
 
 /// Opens a subscription to `url` whose events drive `app`.
@@ -96,49 +115,188 @@ pub fn subscribe(app: &Rc<App>, url: &str) -> Result<Subscription, JsValue> {
         .open()
 }
 
-/// The running client: the app and its current subscription, if any.
+/// Where the server's event stream and publish API are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The event stream, without a query.
+    pub events: String,
+    /// The publish API.
+    pub publish: String,
+}
+
+impl Endpoints {
+    /// The page's own origin: the page is served by the server itself, or by `trunk serve`,
+    /// which proxies both paths.
+    #[must_use]
+    pub fn same_origin() -> Self {
+        Self::at("")
+    }
+
+    /// A server at `base` (`http://host:port`), for pages served from elsewhere such as the
+    /// browser tests' runner; the server must allow that origin (`--allow-origin`).
+    #[must_use]
+    pub fn at(base: &str) -> Self {
+        let base = base.trim_end_matches('/');
+        Self {
+            events: format!("{base}{}", shared::names::EVENTS_PATH),
+            publish: format!("{base}{}", shared::names::PUBLISH_PATH),
+        }
+    }
+}
+
+/// The running client: the app, where its server is, and its current subscription, if any.
+///
+/// Shared as an `Rc` with the futures of in-flight publishes; the subscription sits in a
+/// `RefCell` because the picker replaces it from event handlers.
 #[derive(Debug)]
 pub struct Client {
     app: Rc<App>,
-    subscription: Option<Subscription>,
+    endpoints: Endpoints,
+    subscription: RefCell<Option<Subscription>>,
 }
 
 impl Client {
-    /// A client for `app` that is not subscribed yet.
+    /// A client for `app` talking to `endpoints`, not subscribed yet.
     #[must_use]
-    pub fn new(app: Rc<App>) -> Self {
-        Self {
+    pub fn new(app: Rc<App>, endpoints: Endpoints) -> Rc<Self> {
+        Rc::new(Self {
             app,
-            subscription: None,
-        }
+            endpoints,
+            subscription: RefCell::new(None),
+        })
+    }
+
+    /// The app this client drives.
+    #[must_use]
+    pub fn app(&self) -> &Rc<App> {
+        &self.app
+    }
+
+    /// The open subscription's `EventSource` (its resolved `url`, its `readyState`), if any.
+    #[must_use]
+    pub fn source(&self) -> Option<web_sys::EventSource> {
+        self.subscription
+            .borrow()
+            .as_ref()
+            .map(|subscription| subscription.source().clone())
     }
 
     /// Subscribes to `url`, closing any previous subscription first.
     ///
     /// # Errors
     /// When the browser refuses the URL or a listener; the old subscription is closed anyway.
-    pub fn subscribe(&mut self, url: &str) -> Result<(), JsValue> {
+    pub fn subscribe(&self, url: &str) -> Result<(), JsValue> {
         // Close the old stream before opening the next: browsers allow only six HTTP/1.1
         // connections per origin, and two streams at once would also log events twice.
-        self.subscription = None;
+        self.subscription.replace(None);
         self.app.handle(AppEvent::Connecting);
-        self.subscription = Some(subscribe(&self.app, url)?);
+        let subscription = subscribe(&self.app, url)?;
+        self.subscription.replace(Some(subscription));
         Ok(())
     }
 
+    /// Subscribes to the topics chosen in the state; with none chosen, just closes the stream
+    /// (`/events` without topics would mean the server's defaults, not nothing).
+    ///
+    /// # Errors
+    /// As [`Self::subscribe`].
+    pub fn subscribe_to_chosen(&self) -> Result<(), JsValue> {
+        let topics = self.app.topics();
+        if topics.is_empty() {
+            self.unsubscribe();
+            return Ok(());
+        }
+        let url = picker::events_url(&self.endpoints.events, topics.iter().map(String::as_str))?;
+        self.subscribe(&url)
+    }
+
     /// Closes the subscription, if any, and shows `closed`.
-    pub fn unsubscribe(&mut self) {
-        if self.subscription.take().is_some() {
+    pub fn unsubscribe(&self) {
+        if self.subscription.replace(None).is_some() {
             self.app.handle(AppEvent::Closed);
         }
+    }
+
+    /// Applies a picker event and, when it changed the chosen topics, re-subscribes. Errors are
+    /// logged: this runs in a browser callback.
+    pub fn change_topics(&self, event: AppEvent) {
+        let before = self.app.topics();
+        self.app.handle(event);
+        if self.app.topics() == before {
+            return;
+        }
+        if let Err(err) = self.subscribe_to_chosen() {
+            web_sys::console::error_2(&JsValue::from_str("herald: cannot subscribe"), &err);
+            self.app.handle(AppEvent::Failed { closed: true });
+        }
+    }
+
+    /// Publishes `text` on the `messages` topic in the background, showing progress and errors
+    /// in the form; the form's field is cleared once the server accepted it.
+    pub fn publish(self: &Rc<Self>, text: String) {
+        if *self.app.state.borrow().publish() == Publish::Sending {
+            return;
+        }
+        self.app.handle(AppEvent::PublishSending);
+        // A strong reference: the answer must reach the state even if the page is torn down
+        // meanwhile (it then only updates detached elements).
+        let client = Rc::clone(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            match publish::send(&client.endpoints.publish, &text).await {
+                Ok(_id) => {
+                    client.app.handle(AppEvent::PublishSent);
+                    // Only if unchanged: what was typed while sending is the next message.
+                    let view = client.app.view();
+                    if view.publish_input_value() == text {
+                        view.clear_publish_input();
+                    }
+                }
+                Err(reason) => client.app.handle(AppEvent::PublishFailed(reason)),
+            }
+        });
+    }
+}
+
+/// Everything the page keeps alive: the client and its controls' listeners. Dropping it removes
+/// the listeners and, once no publish is in flight, closes the stream.
+#[derive(Debug)]
+pub struct Page {
+    client: Rc<Client>,
+    _picker: Picker,
+    _form: publish::Form,
+}
+
+impl Page {
+    /// Mounts the client into `root`, binds the picker and form, and subscribes to the chosen
+    /// (at first, the default) topics at `endpoints`.
+    ///
+    /// # Errors
+    /// When mounting, a listener or the subscription fails.
+    pub fn start(root: &Element, endpoints: Endpoints) -> Result<Self, JsValue> {
+        let app = App::new(View::mount(root)?)?;
+        let client = Client::new(app, endpoints);
+        let picker = Picker::bind(&client)?;
+        let form = publish::Form::bind(&client)?;
+        client.subscribe_to_chosen()?;
+        Ok(Self {
+            client,
+            _picker: picker,
+            _form: form,
+        })
+    }
+
+    /// The page's client.
+    #[must_use]
+    pub fn client(&self) -> &Rc<Client> {
+        &self.client
     }
 }
 
 thread_local! {
-    /// The page's client. It must outlive `start`, which returns at once, and live as long as the
-    /// page: holding it here (rather than `forget`ting it) keeps the subscription droppable, so a
-    /// topic picker can reach it and replace it.
-    static CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };
+    /// The page. It must outlive `start`, which returns at once, and live as long as the page:
+    /// holding it here (rather than `forget`ting it) keeps the subscription and the controls'
+    /// listeners droppable.
+    static PAGE: RefCell<Option<Page>> = const { RefCell::new(None) };
 }
 
 /// Entry point, run by the generated JS once the module is instantiated.
@@ -160,10 +318,7 @@ pub fn start() -> Result<(), JsValue> {
             .ok_or_else(|| JsValue::from_str("the page has no <body>"))?
             .into(),
     };
-    let app = App::new(View::mount(&root)?)?;
-    let mut client = Client::new(app);
-    // Same origin: the page is served by the server itself or by `trunk serve`, which proxies it.
-    client.subscribe(shared::names::EVENTS_PATH)?;
-    CLIENT.with(|cell| *cell.borrow_mut() = Some(client));
+    let page = Page::start(&root, Endpoints::same_origin())?;
+    PAGE.with(|cell| *cell.borrow_mut() = Some(page));
     Ok(())
 }

@@ -1,9 +1,11 @@
-//! The client's state as plain Rust: connection status, the clock and a bounded event log.
+//! The client's state as plain Rust: connection status, the clock, a bounded event log, the
+//! topics the page subscribes to and how the last publish went.
 //!
 //! Nothing here touches the browser, so every transition is unit-tested natively with `#[test]`;
 //! `view` turns this state into DOM and `decode` produces the [`AppEvent`]s that drive it.
 
 use std::collections::VecDeque;
+use std::fmt;
 
 use chrono::Timelike;
 use shared::payload::CurrentTime;
@@ -14,6 +16,73 @@ use shared::payload::CurrentTime;
 /// enough to see what just happened, while keeping every render cheap and memory flat on a page
 /// left open for days.
 pub const LOG_CAPACITY: usize = 100;
+
+/// Longest topic name, in bytes: the server's limit (`server/src/topics.rs`), checked here too so
+/// a bad name is refused in the picker instead of by a stream that fails for good.
+pub const MAX_TOPIC_LEN: usize = 256;
+/// Most topics one stream may subscribe to: again the server's limit, for the same reason.
+pub const MAX_TOPICS: usize = 64;
+
+/// Why a topic name typed into the picker was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicError {
+    /// Empty (or only whitespace).
+    Empty,
+    /// Longer than [`MAX_TOPIC_LEN`] bytes.
+    TooLong,
+    /// Contains a control character (a newline, say), which no SSE field or URL should carry.
+    Control,
+    /// Choosing it would pass [`MAX_TOPICS`].
+    TooMany,
+}
+
+impl fmt::Display for TopicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("type a topic name first"),
+            Self::TooLong => write!(f, "a topic name is at most {MAX_TOPIC_LEN} bytes"),
+            Self::Control => f.write_str("a topic name cannot contain control characters"),
+            Self::TooMany => write!(f, "at most {MAX_TOPICS} topics at once"),
+        }
+    }
+}
+
+/// Checks a topic name by the server's rules: 1–[`MAX_TOPIC_LEN`] bytes, no control characters.
+///
+/// # Errors
+/// The first rule `name` breaks.
+pub fn validate_topic(name: &str) -> Result<(), TopicError> {
+    if name.is_empty() {
+        Err(TopicError::Empty)
+    } else if name.len() > MAX_TOPIC_LEN {
+        Err(TopicError::TooLong)
+    } else if name.chars().any(char::is_control) {
+        Err(TopicError::Control)
+    } else {
+        Ok(())
+    }
+}
+
+/// One topic the picker offers, and whether it is chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicChoice {
+    /// The topic's name.
+    pub name: String,
+    /// Whether the stream subscribes to it.
+    pub chosen: bool,
+}
+
+/// How the publish form's last send went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Publish {
+    /// Nothing sent yet, or the last send succeeded.
+    #[default]
+    Idle,
+    /// A send is in flight: the form waits for it rather than sending twice.
+    Sending,
+    /// The last send failed; the reason is shown under the form.
+    Failed(String),
+}
 
 /// What the page shows about the `EventSource` connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,20 +156,61 @@ pub enum AppEvent {
     Closed,
     /// An event arrived on the stream.
     Received(Received),
+    /// A picker checkbox was ticked (`chosen`) or cleared.
+    TopicChosen {
+        /// The checkbox's topic.
+        topic: String,
+        /// Its new state.
+        chosen: bool,
+    },
+    /// A topic name was typed into the picker to be offered and chosen.
+    TopicAdded(String),
+    /// The publish form started sending.
+    PublishSending,
+    /// The server accepted the published event.
+    PublishSent,
+    /// Publishing failed (refused by the client's own checks, the network or the server).
+    PublishFailed(String),
 }
 
 /// The whole client state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppState {
     connection: Connection,
     clock: Option<CurrentTime>,
     /// Newest first, at most [`LOG_CAPACITY`] long: pushing to the front and truncating the back
     /// are both O(1) on a `VecDeque`.
     log: VecDeque<Received>,
+    /// The picker's topics in the order shown: the built-in ones, then those added. The chosen
+    /// ones, in this order, are what the stream subscribes to.
+    topics: Vec<TopicChoice>,
+    /// Why the last name typed into the picker was refused, until one is accepted.
+    topic_error: Option<String>,
+    publish: Publish,
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        Self {
+            connection: Connection::default(),
+            clock: None,
+            log: VecDeque::new(),
+            // The server's own defaults, all chosen: a fresh page shows what `/events` shows.
+            topics: shared::topic::DEFAULTS
+                .iter()
+                .map(|name| TopicChoice {
+                    name: (*name).to_owned(),
+                    chosen: true,
+                })
+                .collect(),
+            topic_error: None,
+            publish: Publish::Idle,
+        }
+    }
 }
 
 impl AppState {
-    /// A state for a page that has just started connecting.
+    /// A state for a page that has just started connecting, to the default topics.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -117,7 +227,44 @@ impl AppState {
             // The browser retries by itself after an error; say so rather than "closed".
             AppEvent::Failed { closed: false } => self.connection = Connection::Reconnecting,
             AppEvent::Received(received) => self.receive(received),
+            AppEvent::TopicChosen { topic, chosen } => self.choose(&topic, chosen),
+            AppEvent::TopicAdded(name) => {
+                self.topic_error = self.add_topic(&name).err().map(|err| err.to_string());
+            }
+            AppEvent::PublishSending => self.publish = Publish::Sending,
+            AppEvent::PublishSent => self.publish = Publish::Idle,
+            AppEvent::PublishFailed(reason) => self.publish = Publish::Failed(reason),
         }
+    }
+
+    fn choose(&mut self, topic: &str, chosen: bool) {
+        let full = self.topics().count() >= MAX_TOPICS;
+        // Only offered topics have checkboxes; a name from anywhere else is ignored.
+        let Some(choice) = self.topics.iter_mut().find(|choice| choice.name == topic) else {
+            return;
+        };
+        if chosen && !choice.chosen && full {
+            self.topic_error = Some(TopicError::TooMany.to_string());
+            return;
+        }
+        choice.chosen = chosen;
+    }
+
+    /// Offers and chooses `name`, trimmed: surrounding spaces in a text box are almost always
+    /// accidental, and would make a topic nobody publishes to.
+    fn add_topic(&mut self, name: &str) -> Result<(), TopicError> {
+        let name = name.trim();
+        validate_topic(name)?;
+        match self.topics.iter().position(|choice| choice.name == name) {
+            Some(index) if self.topics[index].chosen => {}
+            _ if self.topics().count() >= MAX_TOPICS => return Err(TopicError::TooMany),
+            Some(index) => self.topics[index].chosen = true,
+            None => self.topics.push(TopicChoice {
+                name: name.to_owned(),
+                chosen: true,
+            }),
+        }
+        Ok(())
     }
 
     fn receive(&mut self, received: Received) {
@@ -164,6 +311,42 @@ impl AppState {
     /// The received events, newest first.
     pub fn log(&self) -> impl ExactSizeIterator<Item = &Received> {
         self.log.iter()
+    }
+
+    /// The topics the picker offers, in order, each with whether it is chosen.
+    pub fn topic_choices(&self) -> impl ExactSizeIterator<Item = &TopicChoice> {
+        self.topics.iter()
+    }
+
+    /// The chosen topics, in the picker's order: what the stream subscribes to.
+    pub fn topics(&self) -> impl Iterator<Item = &str> {
+        self.topics
+            .iter()
+            .filter(|choice| choice.chosen)
+            .map(|choice| choice.name.as_str())
+    }
+
+    /// The text shown in `#topics`: the chosen topics, or `none` (the stream is then closed).
+    #[must_use]
+    pub fn topics_text(&self) -> String {
+        let chosen: Vec<&str> = self.topics().collect();
+        if chosen.is_empty() {
+            "none".to_owned()
+        } else {
+            chosen.join(", ")
+        }
+    }
+
+    /// Why the last name typed into the picker was refused, if it was.
+    #[must_use]
+    pub fn topic_error(&self) -> Option<&str> {
+        self.topic_error.as_deref()
+    }
+
+    /// How the last publish went.
+    #[must_use]
+    pub fn publish(&self) -> &Publish {
+        &self.publish
     }
 }
 
@@ -244,6 +427,134 @@ mod tests {
         }));
         assert_eq!(state.clock_text(), "22:13:21 UTC");
         assert_eq!(state.log().len(), 4);
+    }
+
+    fn chosen(state: &AppState) -> Vec<&str> {
+        state.topics().collect()
+    }
+
+    #[test]
+    fn starts_with_the_default_topics_chosen() {
+        let state = AppState::new();
+        assert_eq!(chosen(&state), shared::topic::DEFAULTS);
+        assert_eq!(state.topics_text(), "clock, messages");
+        assert_eq!(state.topic_error(), None);
+        assert_eq!(state.publish(), &Publish::Idle);
+    }
+
+    #[test]
+    fn checkboxes_choose_and_unchoose_offered_topics_only() {
+        let mut state = AppState::new();
+        let toggle = |topic: &str, chosen| AppEvent::TopicChosen {
+            topic: topic.to_owned(),
+            chosen,
+        };
+        state.apply(toggle(shared::topic::CLOCK, false));
+        assert_eq!(chosen(&state), [shared::topic::MESSAGES]);
+        state.apply(toggle(shared::topic::MESSAGES, false));
+        assert_eq!(chosen(&state), Vec::<&str>::new());
+        assert_eq!(state.topics_text(), "none");
+        // Choosing again keeps the picker's order, not the order of clicks.
+        state.apply(toggle(shared::topic::MESSAGES, true));
+        state.apply(toggle(shared::topic::CLOCK, true));
+        assert_eq!(chosen(&state), shared::topic::DEFAULTS);
+        state.apply(toggle("not-offered", true));
+        assert_eq!(chosen(&state), shared::topic::DEFAULTS);
+        assert_eq!(state.topic_choices().len(), 2);
+    }
+
+    #[test]
+    fn added_topics_are_trimmed_offered_and_chosen_once() {
+        let mut state = AppState::new();
+        state.apply(AppEvent::TopicAdded("  news/uk ".to_owned()));
+        assert_eq!(state.topic_error(), None);
+        assert_eq!(chosen(&state), ["clock", "messages", "news/uk"]);
+        state.apply(AppEvent::TopicAdded("news/uk".to_owned()));
+        assert_eq!(state.topic_choices().len(), 3);
+        // Adding an offered but unchosen topic chooses it again.
+        state.apply(AppEvent::TopicChosen {
+            topic: "clock".to_owned(),
+            chosen: false,
+        });
+        state.apply(AppEvent::TopicAdded("clock".to_owned()));
+        assert_eq!(chosen(&state), ["clock", "messages", "news/uk"]);
+        assert_eq!(state.topics_text(), "clock, messages, news/uk");
+    }
+
+    #[test]
+    fn bad_topic_names_are_refused_with_a_reason_until_a_good_one() {
+        let mut state = AppState::new();
+        for (bad, want) in [
+            ("", TopicError::Empty),
+            ("   ", TopicError::Empty),
+            ("a\u{7}b", TopicError::Control),
+            ("a\nb", TopicError::Control),
+        ] {
+            state.apply(AppEvent::TopicAdded(bad.to_owned()));
+            assert_eq!(
+                state.topic_error(),
+                Some(want.to_string().as_str()),
+                "{bad:?}"
+            );
+        }
+        state.apply(AppEvent::TopicAdded("x".repeat(MAX_TOPIC_LEN + 1)));
+        assert_eq!(
+            state.topic_error(),
+            Some(TopicError::TooLong.to_string().as_str())
+        );
+        assert_eq!(state.topic_choices().len(), 2);
+        // Exactly the limit is fine, counted in bytes: 128 two-byte characters.
+        state.apply(AppEvent::TopicAdded("é".repeat(MAX_TOPIC_LEN / 2)));
+        assert_eq!(state.topic_error(), None);
+        assert_eq!(state.topic_choices().len(), 3);
+    }
+
+    #[test]
+    fn validate_topic_follows_the_server_rules() {
+        assert_eq!(validate_topic("clock"), Ok(()));
+        assert_eq!(validate_topic(&"x".repeat(MAX_TOPIC_LEN)), Ok(()));
+        assert_eq!(validate_topic(""), Err(TopicError::Empty));
+        assert_eq!(validate_topic("a\u{7f}"), Err(TopicError::Control));
+        assert_eq!(
+            validate_topic(&"x".repeat(MAX_TOPIC_LEN + 1)),
+            Err(TopicError::TooLong)
+        );
+    }
+
+    #[test]
+    fn no_more_than_the_servers_topic_limit() {
+        let mut state = AppState::new();
+        for i in 0..MAX_TOPICS - 2 {
+            state.apply(AppEvent::TopicAdded(format!("t{i}")));
+        }
+        assert_eq!(state.topics().count(), MAX_TOPICS);
+        state.apply(AppEvent::TopicAdded("one-too-many".to_owned()));
+        assert_eq!(
+            state.topic_error(),
+            Some(TopicError::TooMany.to_string().as_str())
+        );
+        assert_eq!(state.topics().count(), MAX_TOPICS);
+        state.apply(AppEvent::TopicChosen {
+            topic: "t0".to_owned(),
+            chosen: false,
+        });
+        state.apply(AppEvent::TopicChosen {
+            topic: "t0".to_owned(),
+            chosen: true,
+        });
+        assert_eq!(state.topics().count(), MAX_TOPICS);
+    }
+
+    #[test]
+    fn publish_status_follows_send_success_and_failure() {
+        let mut state = AppState::new();
+        state.apply(AppEvent::PublishSending);
+        assert_eq!(state.publish(), &Publish::Sending);
+        state.apply(AppEvent::PublishFailed("rate limited".to_owned()));
+        assert_eq!(state.publish(), &Publish::Failed("rate limited".to_owned()));
+        state.apply(AppEvent::PublishSending);
+        state.apply(AppEvent::PublishSent);
+        assert_eq!(state.publish(), &Publish::Idle);
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Browser tests: the view rendering into a real DOM, and a real `EventSource` (through
-//! [`Subscription`]) receiving events from a real Herald server.
+//! Browser tests: the view rendering into a real DOM (including the topic picker and the publish
+//! form, driven by real clicks), and a real `EventSource` (through [`Subscription`]) receiving
+//! events from a real Herald server, including a message published from the form.
 //!
-//! The live test needs `HERALD_TEST_SERVER_URL` at compile time (e.g. `http://127.0.0.1:38123`),
+//! The live tests need `HERALD_TEST_SERVER_URL` at compile time (e.g. `http://127.0.0.1:38123`),
 //! pointing at a server that answers CORS for the test runner's origin; `cargo xtask` sets it up.
 #![cfg(target_arch = "wasm32")]
 
@@ -10,18 +11,22 @@ use std::rc::Rc;
 
 use chrono::DateTime;
 use js_sys::{Array, Function, Promise};
+use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-use web_sys::{Element, EventSource};
+use web_sys::{Element, EventSource, HtmlButtonElement, HtmlElement, HtmlInputElement};
 
+use client::picker::events_url;
+use client::publish::EMPTY_MESSAGE;
 use client::state::{AppEvent, LOG_CAPACITY, Payload, Received};
 use client::subscription::Subscription;
 use client::view::View;
-use client::{App, decode};
+use client::{App, Endpoints, Page, decode};
 use shared::event;
 use shared::names::{EVENTS_PATH, WELCOME_TEXT};
 use shared::payload::CurrentTime;
+use shared::topic;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -146,6 +151,178 @@ fn uses_elements_the_page_already_has() {
     root.remove();
 }
 
+fn input(root: &Element, selector: &str) -> HtmlInputElement {
+    find(root, selector).dyn_into().expect("an <input>")
+}
+
+fn click(root: &Element, selector: &str) {
+    find(root, selector)
+        .dyn_into::<HtmlElement>()
+        .expect("an HTML element")
+        .click();
+}
+
+/// The picker's checkboxes as (topic, ticked), in order.
+fn checkboxes(root: &Element) -> Vec<(String, bool)> {
+    let found = root
+        .query_selector_all("#topic-list input[type=checkbox]")
+        .expect("valid selector");
+    (0..found.length())
+        .filter_map(|index| found.item(index))
+        .map(|node| node.dyn_into::<HtmlInputElement>().expect("an <input>"))
+        .map(|checkbox| (checkbox.value(), checkbox.checked()))
+        .collect()
+}
+
+fn owned(pairs: &[(&str, bool)]) -> Vec<(String, bool)> {
+    pairs
+        .iter()
+        .map(|(name, ticked)| ((*name).to_owned(), *ticked))
+        .collect()
+}
+
+#[wasm_bindgen_test]
+fn renders_the_topic_picker_and_the_publish_form() {
+    let root = container();
+    let app = App::new(View::mount(&root).expect("mount")).expect("first render");
+
+    // Created, since the container had none: the default topics, each ticked.
+    assert_eq!(text_of(&find(&root, "#topics")), "clock, messages");
+    assert_eq!(
+        checkboxes(&root),
+        owned(&[(topic::CLOCK, true), (topic::MESSAGES, true)])
+    );
+    assert_eq!(find(&root, "#topic-picker").tag_name(), "FORM");
+    assert_eq!(input(&root, "#topic-input").type_(), "text");
+    assert_eq!(find(&root, "#publish").tag_name(), "FORM");
+    assert_eq!(input(&root, "#publish-input").type_(), "text");
+    assert_eq!(text_of(&find(&root, "#publish-send")), "Send");
+    assert_eq!(text_of(&find(&root, "#publish-error")), "");
+
+    app.handle(AppEvent::TopicChosen {
+        topic: topic::CLOCK.to_owned(),
+        chosen: false,
+    });
+    app.handle(AppEvent::TopicAdded("news/uk".to_owned()));
+    assert_eq!(text_of(&find(&root, "#topics")), "messages, news/uk");
+    assert_eq!(
+        checkboxes(&root),
+        owned(&[
+            (topic::CLOCK, false),
+            (topic::MESSAGES, true),
+            ("news/uk", true)
+        ])
+    );
+    assert_eq!(text_of(&find(&root, "#topic-error")), "");
+    app.handle(AppEvent::TopicAdded("a\nb".to_owned()));
+    assert!(
+        text_of(&find(&root, "#topic-error")).contains("control characters"),
+        "{}",
+        text_of(&find(&root, "#topic-error"))
+    );
+
+    // The send button waits for the answer; a failure shows the reason until the next send.
+    let send: HtmlButtonElement = find(&root, "#publish-send").dyn_into().expect("a <button>");
+    app.handle(AppEvent::PublishSending);
+    assert!(send.disabled());
+    app.handle(AppEvent::PublishFailed("too many publishes".to_owned()));
+    assert!(!send.disabled());
+    assert_eq!(
+        text_of(&find(&root, "#publish-error")),
+        "too many publishes"
+    );
+    app.handle(AppEvent::PublishSending);
+    app.handle(AppEvent::PublishSent);
+    assert_eq!(text_of(&find(&root, "#publish-error")), "");
+
+    // A published message shows its text in the log.
+    app.handle(message("7", "hello everyone"));
+    let newest = find(&root, "#log > li:first-child");
+    assert_eq!(newest.class_name(), "is-text");
+    assert_eq!(text_of(&find(&newest, ".data")), "hello everyone");
+    root.remove();
+}
+
+#[wasm_bindgen_test]
+fn events_url_encodes_each_topic() {
+    assert_eq!(events_url("/events", []).expect("url"), "/events");
+    assert_eq!(
+        events_url("/events", [topic::CLOCK, topic::MESSAGES]).expect("url"),
+        "/events?topic=clock&topic=messages"
+    );
+    assert_eq!(
+        events_url("http://h:1/events", ["a&b=c", "news/ü x", "#1"]).expect("url"),
+        "http://h:1/events?topic=a%26b%3Dc&topic=news%2F%C3%BC+x&topic=%231"
+    );
+}
+
+#[wasm_bindgen_test]
+fn the_picker_resubscribes_and_dropping_the_page_detaches_it() {
+    let root = container();
+    // Never answered: these checks only read the URL each `EventSource` was opened with.
+    let page = Page::start(&root, Endpoints::at("/herald-test-never-served")).expect("start");
+    let client = page.client();
+    let url = |client: &client::Client| client.source().map(|source| source.url());
+    let first = client.source().expect("subscribed at start");
+    assert!(
+        first
+            .url()
+            .ends_with("/herald-test-never-served/events?topic=clock&topic=messages"),
+        "{}",
+        first.url()
+    );
+
+    // Unticking a box re-subscribes, closing the old stream.
+    click(&root, "#topic-list input[value=clock]");
+    assert_eq!(first.ready_state(), EventSource::CLOSED);
+    assert!(
+        url(client)
+            .expect("subscribed")
+            .ends_with("/events?topic=messages"),
+        "{:?}",
+        url(client)
+    );
+    assert_eq!(text_of(&find(&root, "#topics")), "messages");
+
+    // A typed topic is added, ticked, URL-encoded, and the field emptied.
+    input(&root, "#topic-input").set_value(" news & views/ü ");
+    click(&root, "#topic-add");
+    assert!(
+        url(client)
+            .expect("subscribed")
+            .ends_with("/events?topic=messages&topic=news+%26+views%2F%C3%BC"),
+        "{:?}",
+        url(client)
+    );
+    assert_eq!(input(&root, "#topic-input").value(), "");
+    assert_eq!(text_of(&find(&root, "#topics")), "messages, news & views/ü");
+
+    // A refused name keeps the field (to fix it) and the subscription.
+    let before = client.source().expect("subscribed");
+    input(&root, "#topic-input").set_value("   ");
+    click(&root, "#topic-add");
+    assert_eq!(input(&root, "#topic-input").value(), "   ");
+    assert_ne!(text_of(&find(&root, "#topic-error")), "");
+    assert_ne!(before.ready_state(), EventSource::CLOSED);
+
+    // No topic at all: no stream (an `/events` without topics would mean the defaults).
+    click(&root, "#topic-list input[value=messages]");
+    click(&root, "#topic-list input[value=\"news & views/ü\"]");
+    assert!(client.source().is_none());
+    assert_eq!(before.ready_state(), EventSource::CLOSED);
+    assert_eq!(text_of(&find(&root, "#topics")), "none");
+    assert_eq!(text_of(&find(&root, "#state")), "closed");
+
+    // Dropping the page removes the listeners: a click no longer reaches the client.
+    click(&root, "#topic-list input[value=clock]");
+    let source = client.source().expect("subscribed again");
+    drop(page);
+    assert_eq!(source.ready_state(), EventSource::CLOSED);
+    click(&root, "#topic-list input[value=messages]");
+    assert_eq!(text_of(&find(&root, "#topics")), "clock");
+    root.remove();
+}
+
 #[wasm_bindgen_test]
 fn dropping_a_subscription_closes_its_event_source() {
     // Any URL will do: the check happens synchronously, before the request can be answered.
@@ -194,8 +371,8 @@ fn with_timeout(promise: &Promise, ms: i32, message: &str) -> Promise {
     Promise::race(&Array::of2(promise, &timeout))
 }
 
-#[wasm_bindgen_test]
-async fn receives_welcome_then_a_current_time_from_a_live_server() {
+/// The live server's base URL, fixed when the tests were compiled.
+fn live_server() -> &'static str {
     let Some(base) = option_env!("HERALD_TEST_SERVER_URL") else {
         panic!(
             "HERALD_TEST_SERVER_URL was not set when this test was compiled: start a Herald server \
@@ -203,6 +380,88 @@ async fn receives_welcome_then_a_current_time_from_a_live_server() {
              HERALD_TEST_SERVER_URL=http://127.0.0.1:<port> (cargo xtask does both)"
         );
     };
+    base
+}
+
+/// Resolves after `ms` milliseconds.
+async fn sleep(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .expect("a window")
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .expect("setTimeout");
+    });
+    JsFuture::from(promise)
+        .await
+        .expect("a timer never rejects");
+}
+
+/// Polls `ready` until it holds, failing after [`LIVE_TIMEOUT_MS`] with `what` and `state()`.
+async fn wait_until(what: &str, ready: impl Fn() -> bool, state: impl Fn() -> String) {
+    let step = 50;
+    for _ in 0..LIVE_TIMEOUT_MS / step {
+        if ready() {
+            return;
+        }
+        sleep(step).await;
+    }
+    panic!("{what} within {LIVE_TIMEOUT_MS} ms; page: {}", state());
+}
+
+#[wasm_bindgen_test]
+async fn a_message_published_from_the_form_comes_back_on_the_stream() {
+    let root = container();
+    let page = Page::start(&root, Endpoints::at(live_server())).expect("start");
+    let shown = || {
+        format!(
+            "state {:?}, error {:?}, log {:?}",
+            text_of(&find(&root, "#state")),
+            text_of(&find(&root, "#publish-error")),
+            text_of(&find(&root, "#log"))
+        )
+    };
+    wait_until(
+        "the stream never opened",
+        || text_of(&find(&root, "#state")) == "open",
+        shown,
+    )
+    .await;
+
+    // An empty message is refused by the page itself, and the reason shown.
+    click(&root, "#publish-send");
+    wait_until(
+        "no error for an empty message",
+        || text_of(&find(&root, "#publish-error")) == EMPTY_MESSAGE,
+        shown,
+    )
+    .await;
+
+    let text = format!("from the browser test {}", js_sys::Date::now());
+    input(&root, "#publish-input").set_value(&text);
+    click(&root, "#publish-send");
+    let logged = || {
+        let log = root
+            .query_selector_all("#log .data")
+            .expect("valid selector");
+        (0..log.length())
+            .filter_map(|index| log.item(index)?.text_content())
+            .any(|data| data == text)
+    };
+    wait_until("the published message never arrived", logged, shown).await;
+    wait_until(
+        "the field was not cleared after the publish",
+        || input(&root, "#publish-input").value().is_empty(),
+        shown,
+    )
+    .await;
+    assert_eq!(text_of(&find(&root, "#publish-error")), "");
+    drop(page);
+    root.remove();
+}
+
+#[wasm_bindgen_test]
+async fn receives_welcome_then_a_current_time_from_a_live_server() {
+    let base = live_server();
     let url = format!("{}{EVENTS_PATH}", base.trim_end_matches('/'));
 
     let received: Rc<RefCell<Vec<Received>>> = Rc::default();

@@ -39,7 +39,7 @@ fn parse<'a>(max: usize, chunks: impl Iterator<Item = &'a [u8]>) -> Outcome {
                 "data of {} bytes",
                 event.data.len()
             );
-            assert!(event.event.len() <= decoded_max.max("message".len()));
+            assert!(event.event.len() <= decoded_max.max(shared::event::MESSAGE.len()));
             assert!(event.id.len() <= decoded_max);
             events.push(event);
         });

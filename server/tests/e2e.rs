@@ -1,13 +1,14 @@
 //! End to end in a real browser: headless Chromium (driven through chromedriver) loads the UI
-//! served by a real server and sees the live clock tick. Needs the built UI (`dist/`) and
-//! chromedriver, so it is ignored by a plain `cargo test`; `cargo xtask test` builds the UI
-//! and runs it with `--ignored`.
+//! served by a real server, sees the live clock tick, and sees a message sent from one page's
+//! form reach every open page. Needs the built UI (`dist/`) and chromedriver, so it is ignored
+//! by a plain `cargo test`; `cargo xtask test` builds the UI and runs it with `--ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{PATIENCE, TestServer};
@@ -59,9 +60,16 @@ impl Chromedriver {
         driver
     }
 
+    /// A new browser session: a page of its own, in a Chromium with its own profile (two
+    /// Chromiums cannot share one).
     async fn browser(&self) -> Client {
-        let profile =
-            std::env::temp_dir().join(format!("herald-e2e-{}-{}", std::process::id(), self.port));
+        static SESSIONS: AtomicUsize = AtomicUsize::new(0);
+        let session = SESSIONS.fetch_add(1, Ordering::Relaxed);
+        let profile = std::env::temp_dir().join(format!(
+            "herald-e2e-{}-{}-{session}",
+            std::process::id(),
+            self.port
+        ));
         let mut options = serde_json::json!({
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -116,9 +124,8 @@ async fn wait_for_text(browser: &Client, selector: &str, ready: impl Fn(&str) ->
     }
 }
 
-#[tokio::test]
-#[ignore = "needs the built UI and chromedriver: run by `cargo xtask test`"]
-async fn the_page_shows_a_live_clock() {
+/// A server for the built UI, which must exist.
+fn ui_server() -> TestServer {
     let dist = dist();
     assert!(
         dist.join("index.html").is_file(),
@@ -126,12 +133,31 @@ async fn the_page_shows_a_live_clock() {
         dist.display()
     );
     let dist_arg = dist.display().to_string();
-    let server = TestServer::start(&["--dist", &dist_arg]);
+    TestServer::start(&["--dist", &dist_arg])
+}
+
+/// Loads the UI in `browser` and waits until its stream is open.
+async fn open_ui(browser: &Client, server: &TestServer) {
+    browser.goto(&server.url("/")).await.unwrap();
+    wait_for_text(browser, "#state", |state| state == "open").await;
+}
+
+/// Saves what `browser` shows as `target/e2e/<name>`.
+async fn save_screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    std::fs::create_dir_all(screenshot_dir()).unwrap();
+    std::fs::write(screenshot_dir().join(name), png).unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the built UI and chromedriver: run by `cargo xtask test`"]
+async fn the_page_shows_a_live_clock() {
+    let server = ui_server();
     let driver = Chromedriver::start();
     let browser = driver.browser().await;
 
-    browser.goto(&server.url("/")).await.unwrap();
-    wait_for_text(&browser, "#state", |state| state == "open").await;
+    open_ui(&browser, &server).await;
     let first = wait_for_text(&browser, "#clock", |clock| !clock.trim().is_empty()).await;
     let second = wait_for_text(&browser, "#clock", |clock| clock != first).await;
     assert_ne!(first, second);
@@ -141,9 +167,59 @@ async fn the_page_shows_a_live_clock() {
     .await;
     assert!(log.contains(shared::event::CURRENT_TIME), "{log}");
 
-    let png = browser.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-    std::fs::create_dir_all(screenshot_dir()).unwrap();
-    std::fs::write(screenshot_dir().join("clock.png"), png).unwrap();
+    save_screenshot(&browser, "clock.png").await;
     browser.close().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the built UI and chromedriver: run by `cargo xtask test`"]
+async fn a_message_sent_from_one_tab_appears_live_in_every_tab() {
+    let server = ui_server();
+    let driver = Chromedriver::start();
+    let one = driver.browser().await;
+    let two = driver.browser().await;
+    open_ui(&one, &server).await;
+    open_ui(&two, &server).await;
+    assert_eq!(text_of(&two, "#topics").await, "clock, messages");
+
+    // Unique per run, so a message from an earlier run (or the other test) cannot satisfy it.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let text = format!("hello from tab one {nanos}");
+    let field = one.find(Locator::Css("#publish-input")).await.unwrap();
+    field.send_keys(&text).await.unwrap();
+    one.find(Locator::Css("#publish-send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // Live on both pages: the sender's own stream and the other page's.
+    for browser in [&one, &two] {
+        wait_for_text(browser, "#log", |log| log.contains(&text)).await;
+    }
+    // The sender's form empties once the server accepted the message (which may be a moment
+    // after the stream delivered it), and shows no error.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while field
+        .prop("value")
+        .await
+        .unwrap()
+        .is_some_and(|value| !value.is_empty())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the publish field was never cleared; error: {:?}",
+            text_of(&one, "#publish-error").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(text_of(&one, "#publish-error").await, "");
+
+    save_screenshot(&two, "message-in-second-tab.png").await;
+    one.close().await.unwrap();
+    two.close().await.unwrap();
 }
