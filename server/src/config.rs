@@ -59,9 +59,9 @@ pub struct Config {
     pub history_age: Duration,
 
     /// Open event streams allowed at once; beyond it clients are told to come back later.
-    /// The default stays below this process's open-file limit (20,000 here).
-    #[arg(long, env = "HERALD_MAX_CONNECTIONS", default_value_t = 19_000)]
-    pub max_connections: usize,
+    /// Default: this process's open-file limit less a reserve for publishers and files.
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 
     /// Events a subscriber may have pending; a subscriber that falls further behind is cut and
     /// catches up from history when it reconnects.
@@ -89,6 +89,36 @@ pub struct Config {
     pub workers: Option<usize>,
 }
 
+/// File descriptors kept back from streams: publishers, the listener, files served, logs.
+const RESERVED_FILES: usize = 1000;
+/// The stream limit when the open-file limit cannot be read (not Linux).
+const FALLBACK_MAX_CONNECTIONS: usize = 10_000;
+
+impl Config {
+    /// The stream limit in force: the flag, or the open-file limit less [`RESERVED_FILES`].
+    #[must_use]
+    pub fn max_connections(&self) -> usize {
+        self.max_connections.unwrap_or_else(|| {
+            open_file_limit().map_or(FALLBACK_MAX_CONNECTIONS, |limit| {
+                limit.saturating_sub(RESERVED_FILES).max(1)
+            })
+        })
+    }
+}
+
+/// The soft limit on open files, read from `/proc/self/limits` (no unsafe `getrlimit` needed).
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|err| format!("{err} (examples: 15s, 500ms, 1h)"))
 }
@@ -112,7 +142,7 @@ impl Config {
         if self.client_buffer == 0 {
             return Err("--client-buffer must be at least 1".to_owned());
         }
-        if self.max_connections == 0 {
+        if self.max_connections == Some(0) {
             return Err("--max-connections must be at least 1".to_owned());
         }
         if self.max_body == 0 {
@@ -161,6 +191,10 @@ mod tests {
         assert_eq!(config.history_age, Duration::from_secs(3600));
         assert_eq!(config.open_topics, ["messages"]);
         assert_eq!(config.max_body, 65_536);
+        // Below this process's open-file limit, whatever it is.
+        if let Some(limit) = open_file_limit() {
+            assert!(config.max_connections() < limit);
+        }
     }
 
     #[test]

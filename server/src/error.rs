@@ -9,6 +9,14 @@ use shared::payload::ErrorBody;
 /// Everything a request can be refused for.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// No route or file at this path.
+    #[error("nothing at {method} {path}")]
+    NotFound {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+    },
     /// A preflight from an origin not on the allow-list.
     #[error("origin not allowed; start the server with --allow-origin to allow it")]
     OriginNotAllowed,
@@ -47,6 +55,7 @@ pub enum ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,

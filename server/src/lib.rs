@@ -21,6 +21,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_files::Files;
+use actix_web::dev::fn_service;
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
@@ -57,7 +58,7 @@ pub async fn run(
     let state = web::Data::new(AppState {
         hub,
         heartbeat: config.heartbeat,
-        max_connections: config.max_connections,
+        max_connections: config.max_connections(),
         policy: auth::PublishPolicy::new(&config.publish_tokens, &config.open_topics),
         limiter: ratelimit::RateLimiter::new(config.open_rate, config.open_rate * 2.0),
         max_body: config.max_body,
@@ -83,9 +84,14 @@ pub async fn run(
             .configure(|cfg| {
                 // Without a built UI the API still serves; `main` warns about it once.
                 if dist.is_dir() {
-                    cfg.service(Files::new("/", &dist).index_file("index.html"));
+                    cfg.service(
+                        Files::new("/", &dist)
+                            .index_file("index.html")
+                            .default_handler(fn_service(routes::not_found)),
+                    );
                 }
             })
+            .default_service(fn_service(routes::not_found))
     })
     .on_connect(move |_, extensions| {
         extensions.insert(metrics::TcpConnectionGuard::new(Arc::clone(&counted_hub)));

@@ -132,6 +132,18 @@ async fn http_1_0_clients_are_told_keep_alive() {
 async fn unknown_routes_and_bad_topics_get_json_errors() {
     let server = TestServer::start(&[]);
     let long = format!("/events?topic={}", "x".repeat(257));
+    for (method, path) in [
+        ("GET", "/nowhere"),
+        ("POST", "/events"),
+        ("GET", "/publish"),
+    ] {
+        let response = request(server.addr, method, path, &[], "").await;
+        assert_eq!(response.head.status(), 404, "{method} {path}");
+        assert_eq!(
+            response.json()["error"],
+            format!("nothing at {method} {path}")
+        );
+    }
     for path in ["/events?topic=", "/events?topic=a%0Ab", long.as_str()] {
         let response = request(server.addr, "GET", path, &[], "").await;
         assert_eq!(response.head.status(), 400, "{path}");
@@ -179,4 +191,33 @@ async fn health_and_readiness() {
     assert_eq!(health.json()["status"], "ok");
     let ready = request(server.addr, "GET", "/readyz", &[], "").await;
     assert_eq!(ready.head.status(), 200);
+}
+
+#[tokio::test]
+async fn the_ui_is_served_with_a_strict_policy_and_json_404s() {
+    let dist = std::env::temp_dir().join(format!("herald-dist-{}", std::process::id()));
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(
+        dist.join("index.html"),
+        "<html><script type=\"module\">boot()</script></html>",
+    )
+    .unwrap();
+    let dist_arg = dist.display().to_string();
+    let server = TestServer::start(&["--dist", &dist_arg]);
+
+    let page = request(server.addr, "GET", "/", &[], "").await;
+    assert_eq!(page.head.status(), 200);
+    assert!(page.body_text().contains("boot()"));
+    let policy = page.head.header("content-security-policy").unwrap();
+    assert!(
+        policy.starts_with("default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'sha256-")
+    );
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert_eq!(page.head.header("x-content-type-options"), Some("nosniff"));
+
+    let missing = request(server.addr, "GET", "/missing.js", &[], "").await;
+    assert_eq!(missing.head.status(), 404);
+    assert_eq!(missing.json()["error"], "nothing at GET /missing.js");
+    drop(server);
+    std::fs::remove_dir_all(&dist).unwrap();
 }
