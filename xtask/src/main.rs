@@ -4,6 +4,7 @@
 //! The pattern is matklad's cargo-xtask: plain Rust instead of shell scripts, std and `anyhow`
 //! only, because compiling this crate is the first thing every command does.
 
+mod bench;
 mod build;
 mod fuzz;
 mod pins;
@@ -30,6 +31,9 @@ commands:
   run [-- ARGS...]   install, build, then run the release server on http://127.0.0.1:3000
                      with a fresh publish token; ARGS go to the server
   fuzz [SECONDS]     fuzz the SSE parser with libFuzzer (default 60 s)
+  bench [--quick] [--no-pin]
+                     Herald vs Nchan vs an axum baseline under load; results in bench/results/
+                     (--quick: a tenth of the sizes, into target/bench/quick/, under 2 minutes)
   test               install (with Chromium), then fmt, clippy, host tests, UI build,
                      browser tests and the end-to-end test, stopping at the first failure";
 
@@ -66,6 +70,7 @@ fn dispatch() -> anyhow::Result<()> {
                 .map_err(|_| anyhow::anyhow!("fuzz takes a number of seconds, got {seconds:?}"))?;
             fuzz::run(&ctx.root, seconds)
         }
+        ("bench", rest) => bench::bench(&ctx, bench::options(rest)?),
         ("help" | "--help" | "-h", _) => {
             println!("{USAGE}");
             Ok(())

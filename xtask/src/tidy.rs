@@ -10,7 +10,7 @@ mod tests {
     fn every_module_has_a_doc_header() {
         let root = crate::process::workspace_root().expect("xtask/ has a parent");
         let mut files = Vec::new();
-        for member in ["server", "client", "shared", "xtask"] {
+        for member in ["server", "client", "shared", "xtask", "loadgen", "fuzz"] {
             rust_files(&root.join(member), &mut files);
         }
         assert!(files.len() > 10, "found only {files:?}");

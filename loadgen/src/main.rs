@@ -1,0 +1,95 @@
+//! `loadgen`: Herald's load generator. `loadgen run` opens SSE subscribers and publishes to a
+//! server on loopback, then prints what it measured (a summary on stderr, one `RESULT` line of
+//! `key=value` pairs on stdout for `cargo xtask bench`); `loadgen chart` draws the bench chart.
+
+mod chart;
+mod histogram;
+mod http;
+mod payload;
+mod run;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(about = "Load generator for SSE servers on loopback")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// One bounded load run against one server.
+    Run(run::Config),
+    /// Draws bench/results' SVG chart from the results table `cargo xtask bench` wrote.
+    Chart {
+        /// The tab-separated results (scenario, server, metric, value).
+        #[arg(long)]
+        input: std::path::PathBuf,
+        /// The SVG to write.
+        #[arg(long)]
+        output: std::path::PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Run(config) => {
+            let report = run::run(config)?;
+            eprintln!(
+                "connected {}/{} (p50 {:.2} ms, p99 {:.2} ms) | published {} at {:.0}/s | \
+                 {} deliveries at {:.0}/s, latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms | \
+                 lost {} dup {} dropped {} | loadgen cpu {:.2}s of {:.2}s{}",
+                report.connected,
+                report.subscribers,
+                report.connect_p50_ms,
+                report.connect_p99_ms,
+                report.published,
+                report.publish_rate,
+                report.deliveries,
+                report.deliveries_per_s,
+                report.latency_p50_ms,
+                report.latency_p99_ms,
+                report.latency_max_ms,
+                report.lost,
+                report.duplicated,
+                report.dropped,
+                report.loadgen_cpu_s,
+                report.wall_s,
+                if report.first_error.is_empty() {
+                    String::new()
+                } else {
+                    format!(" | first error: {}", report.first_error)
+                }
+            );
+            println!("{}", report.to_line()?);
+            Ok(())
+        }
+        Command::Chart { input, output } => {
+            let table = std::fs::read_to_string(&input)
+                .with_context(|| format!("cannot read {}", input.display()))?;
+            chart::draw(&table, &output)
+        }
+    }
+}
+
+/// This process's CPU time so far (user + system), from `/proc/self/stat` in clock ticks
+/// (`USER_HZ`, 100 on Linux); 0 where that file does not exist.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the `)` that closes the command name: state is the first, utime the 12th.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|field| field.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
