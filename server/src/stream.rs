@@ -46,8 +46,12 @@ impl Drop for ConnectionPermit {
 pub struct EventStream {
     prelude: Option<Bytes>,
     receiver: mpsc::Receiver<Bytes>,
+    /// Fires at the earliest moment a heartbeat could be due. Traffic does not touch it (a timer
+    /// reset per event costs a timer-wheel update per delivery); when it fires, it checks
+    /// `last_traffic` and either sends the heartbeat or re-arms for the true deadline.
     heartbeat: Pin<Box<Sleep>>,
     heartbeat_every: Duration,
+    last_traffic: Instant,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     retry_frame: Bytes,
     heartbeat_frame: Bytes,
@@ -72,6 +76,7 @@ impl EventStream {
             receiver: subscription.receiver,
             heartbeat: Box::pin(tokio::time::sleep(heartbeat_every)),
             heartbeat_every,
+            last_traffic: Instant::now(),
             shutdown: Box::pin(shutdown),
             retry_frame: hub.retry_frame(),
             heartbeat_frame: hub.heartbeat_frame(),
@@ -82,9 +87,23 @@ impl EventStream {
     }
 
     fn traffic(&mut self) {
-        self.heartbeat
-            .as_mut()
-            .reset(Instant::now() + self.heartbeat_every);
+        self.last_traffic = Instant::now();
+    }
+
+    /// Whether a heartbeat is due now; if not, re-arms the timer for when it will be.
+    fn poll_heartbeat(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            if self.heartbeat.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let due = self.last_traffic + self.heartbeat_every;
+            if Instant::now() >= due {
+                return true;
+            }
+            // There was traffic since the timer was armed: wait out the rest of the interval
+            // (the loop polls the re-armed timer so that it registers this task's waker).
+            self.heartbeat.as_mut().reset(due);
+        }
     }
 
     /// Everything queued now, as one chunk (up to [`MAX_CHUNK`]).
@@ -134,8 +153,10 @@ impl Stream for EventStream {
             }
             Poll::Pending => {}
         }
-        if this.heartbeat.as_mut().poll(cx).is_ready() {
+        if this.poll_heartbeat(cx) {
             this.traffic();
+            let next = this.last_traffic + this.heartbeat_every;
+            this.heartbeat.as_mut().reset(next);
             return Poll::Ready(Some(Ok(this.heartbeat_frame.clone())));
         }
         Poll::Pending
