@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use crate::process::{Ctx, first_line, human, is_root};
+use crate::tools::apt_get;
 
 /// Herald's publish token for the run (loopback only, never a secret).
 const TOKEN: &str = "bench-token";
@@ -336,14 +337,6 @@ fn install_nchan(ctx: &Ctx) -> anyhow::Result<()> {
         bail!("libnginx-mod-nchan is installed but {NCHAN_MODULE} is missing");
     }
     Ok(())
-}
-
-fn apt_get(ctx: &Ctx) -> Command {
-    let mut command = ctx.command("apt-get");
-    command
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .args(["-o", "DPkg::Lock::Timeout=600"]);
-    command
 }
 
 #[derive(Debug)]

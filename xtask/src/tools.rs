@@ -143,7 +143,7 @@ fn chromium(ctx: &Ctx) -> anyhow::Result<()> {
 
 /// apt-get, unattended, waiting up to ten minutes for another apt run (an image's unattended
 /// upgrades, say) to release its lock instead of failing at once.
-fn apt_get(ctx: &Ctx) -> Command {
+pub(crate) fn apt_get(ctx: &Ctx) -> Command {
     let mut command = ctx.command("apt-get");
     command
         .env("DEBIAN_FRONTEND", "noninteractive")
