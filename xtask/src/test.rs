@@ -58,10 +58,11 @@ fn all(ctx: &Ctx) -> anyhow::Result<()> {
 
     ctx.run(
         ctx.cargo()
+            // `--workspace`, as in the host tests: selecting one package would resolve features
+            // differently and rebuild half the dependencies.
             .args([
                 "test",
-                "-p",
-                "server",
+                "--workspace",
                 "--test",
                 "e2e",
                 "--",
@@ -81,7 +82,8 @@ fn browser_tests(ctx: &Ctx) -> anyhow::Result<()> {
     let runner_port = free_port()?;
     let runner_origin = format!("http://127.0.0.1:{runner_port}");
 
-    ctx.run(ctx.cargo().args(["build", "-p", "server"]))?;
+    // Already built by the host tests (with the workspace's features), so this is quick.
+    ctx.run(ctx.cargo().args(["build", "--workspace", "--bins"]))?;
     let mut command = ctx.command(ctx.root.join("target").join("debug").join("server"));
     command
         .args(["--bind", "127.0.0.1:0", "--dist", "dist"])
