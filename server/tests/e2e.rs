@@ -1,7 +1,7 @@
 //! End to end in a real browser: headless Chromium (driven through chromedriver) loads the UI
 //! served by a real server, sees the live clock tick, and sees a message sent from one page's
 //! form reach every open page. Needs the built UI (`dist/`) and chromedriver, so it is ignored
-//! by a plain `cargo test`; `cargo xtask test` builds the UI and runs it with `--ignored`.
+//! by a plain `cargo test`; `cargo xtask test` builds the UI and runs it with `--include-ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -1,6 +1,6 @@
 //! `cargo xtask test`: every check CI runs, in order, stopping at the first failure: formatting,
-//! clippy (host and wasm), host tests, the UI build, browser tests in headless Chromium against a
-//! live server, and the end-to-end test.
+//! clippy (host and wasm), the UI build, host tests with the end-to-end tests, and browser tests
+//! in headless Chromium against a live server.
 
 use std::net::TcpListener;
 use std::time::Instant;
@@ -49,30 +49,22 @@ fn all(ctx: &Ctx) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
-    ctx.run(ctx.cargo().args(["test", "--workspace"]))?;
-
-    // The server serves dist/, and the end-to-end test loads it in Chromium.
+    // The server serves dist/, and the end-to-end tests load it in Chromium.
     build::build(ctx)?;
 
-    browser_tests(ctx)?;
-
+    // Host tests and the end-to-end tests (ignored by a plain `cargo test`, as they need dist/
+    // and chromedriver) in one cargo run: one feature resolution, one build. Selecting a single
+    // package or test target would resolve features differently and rebuild half the
+    // dependencies.
     ctx.run(
         ctx.cargo()
-            // `--workspace`, as in the host tests: selecting one package would resolve features
-            // differently and rebuild half the dependencies.
-            .args([
-                "test",
-                "--workspace",
-                "--test",
-                "e2e",
-                "--",
-                "--ignored",
-                "--test-threads=1",
-            ])
+            .args(["test", "--workspace", "--", "--include-ignored"])
             .env("HERALD_E2E_DIST", ctx.root.join("dist"))
             .env("CHROMEDRIVER", CHROMEDRIVER)
             .env("CHROMIUM", CHROMIUM),
-    )
+    )?;
+
+    browser_tests(ctx)
 }
 
 /// The client's wasm-bindgen tests in headless Chromium, against a live debug server that allows
@@ -82,9 +74,14 @@ fn browser_tests(ctx: &Ctx) -> anyhow::Result<()> {
     let runner_port = free_port()?;
     let runner_origin = format!("http://127.0.0.1:{runner_port}");
 
-    // Already built by the host tests (with the workspace's features), so this is quick.
-    ctx.run(ctx.cargo().args(["build", "--workspace", "--bins"]))?;
-    let mut command = ctx.command(ctx.root.join("target").join("debug").join("server"));
+    // Built by the host tests: cargo builds a package's binaries for its integration tests.
+    let binary = ctx.root.join("target").join("debug").join("server");
+    anyhow::ensure!(
+        binary.is_file(),
+        "{} was not built by the host tests",
+        binary.display()
+    );
+    let mut command = ctx.command(binary);
     command
         .args(["--bind", "127.0.0.1:0", "--dist", "dist"])
         .args(["--allow-origin", &runner_origin, "--heartbeat", "15s"])
