@@ -89,6 +89,35 @@ fn chunks<'a>(bytes: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
     parts
 }
 
+/// The validated event type and id of a generated event (generated values are always valid).
+fn fields(event: &Event) -> (Option<EventName>, Option<EventId>) {
+    let name = event
+        .event
+        .as_deref()
+        .map(|name| EventName::new(name).unwrap());
+    let id = event.id.as_deref().map(|id| EventId::new(id).unwrap());
+    (name, id)
+}
+
+/// The frame of a generated event.
+fn frame_of<'a>(
+    event: &'a Event,
+    name: Option<&'a EventName>,
+    id: Option<&'a EventId>,
+) -> EventFrame<'a> {
+    let mut frame = EventFrame::new(&event.data);
+    if let Some(name) = name {
+        frame = frame.event(name);
+    }
+    if let Some(id) = id {
+        frame = frame.id(id);
+    }
+    if let Some(millis) = event.retry {
+        frame = frame.retry(millis);
+    }
+    frame
+}
+
 fn encode(events: &[Event]) -> Vec<u8> {
     let mut out = Vec::new();
     for event in events {
@@ -98,22 +127,8 @@ fn encode(events: &[Event]) -> Vec<u8> {
         if let Some(millis) = event.retry_frame {
             encode_retry(millis, &mut out);
         }
-        let name = event
-            .event
-            .as_deref()
-            .map(|name| EventName::new(name).unwrap());
-        let id = event.id.as_deref().map(|id| EventId::new(id).unwrap());
-        let mut frame = EventFrame::new(&event.data);
-        if let Some(name) = &name {
-            frame = frame.event(name);
-        }
-        if let Some(id) = &id {
-            frame = frame.id(id);
-        }
-        if let Some(millis) = event.retry {
-            frame = frame.retry(millis);
-        }
-        frame.encode_into(&mut out);
+        let (name, id) = fields(event);
+        frame_of(event, name.as_ref(), id.as_ref()).encode_into(&mut out);
     }
     out
 }
@@ -186,18 +201,8 @@ proptest! {
 
     #[test]
     fn encoding_never_grows_a_reserved_buffer(event in event(), reused in any::<bool>()) {
-        let name = event.event.as_deref().map(|name| EventName::new(name).unwrap());
-        let id = event.id.as_deref().map(|id| EventId::new(id).unwrap());
-        let mut frame = EventFrame::new(&event.data);
-        if let Some(name) = &name {
-            frame = frame.event(name);
-        }
-        if let Some(id) = &id {
-            frame = frame.id(id);
-        }
-        if let Some(millis) = event.retry {
-            frame = frame.retry(millis);
-        }
+        let (name, id) = fields(&event);
+        let frame = frame_of(&event, name.as_ref(), id.as_ref());
         // A fresh reservation, or a buffer reused after an earlier, larger frame.
         let mut out = Vec::with_capacity(frame.max_encoded_len());
         if reused {
