@@ -53,6 +53,7 @@ pub async fn run(
         retry: config.retry,
     }));
     let clock = tokio::spawn(clock::run(Arc::clone(&hub), draining.clone()));
+    let draining_hub = Arc::clone(&hub);
     let counted_hub = Arc::clone(&hub);
 
     let state = web::Data::new(AppState {
@@ -109,6 +110,7 @@ pub async fn run(
         shutdown.await;
         tracing::info!("draining");
         draining.cancel();
+        draining_hub.close_all();
         handle.stop(true).await;
     });
     let served = server.await;

@@ -1,5 +1,5 @@
 //! The body of one SSE response: the hub's prelude, then live frames coalesced into as few
-//! chunks as are ready, heartbeats while idle, and an end on shutdown or when the hub cut us.
+//! chunks as are ready, heartbeats while idle, and an end when the hub closes its queue.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -11,7 +11,6 @@ use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::hub::{Hub, SubscriberGuard, Subscription};
 
@@ -52,7 +51,6 @@ pub struct EventStream {
     heartbeat: Pin<Box<Sleep>>,
     heartbeat_every: Duration,
     last_traffic: Instant,
-    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     retry_frame: Bytes,
     heartbeat_frame: Bytes,
     done: bool,
@@ -62,14 +60,14 @@ pub struct EventStream {
 }
 
 impl EventStream {
-    /// Streams `subscription` until the client leaves, the hub cuts it, or `shutdown` fires.
+    /// Streams `subscription` until the client leaves or the hub closes its queue (it fell
+    /// behind, or the server is draining).
     #[must_use]
     pub fn new(
         subscription: Subscription,
         permit: ConnectionPermit,
         hub: &Hub,
         heartbeat_every: Duration,
-        shutdown: WaitForCancellationFutureOwned,
     ) -> Self {
         Self {
             prelude: Some(subscription.prelude),
@@ -77,7 +75,6 @@ impl EventStream {
             heartbeat: Box::pin(tokio::time::sleep(heartbeat_every)),
             heartbeat_every,
             last_traffic: Instant::now(),
-            shutdown: Box::pin(shutdown),
             retry_frame: hub.retry_frame(),
             heartbeat_frame: hub.heartbeat_frame(),
             done: false,
@@ -136,10 +133,6 @@ impl Stream for EventStream {
             this.traffic();
             return Poll::Ready(Some(Ok(prelude)));
         }
-        if this.shutdown.as_mut().poll(cx).is_ready() {
-            this.done = true;
-            return Poll::Ready(None);
-        }
         match this.receiver.poll_recv(cx) {
             Poll::Ready(Some(first)) => {
                 let chunk = this.coalesce(first);
@@ -147,7 +140,8 @@ impl Stream for EventStream {
                 return Poll::Ready(Some(Ok(chunk)));
             }
             Poll::Ready(None) => {
-                // The hub cut us for falling behind: tell the browser when to come back.
+                // The hub cut us (we fell behind, or the server drains): tell the browser when
+                // to come back.
                 this.done = true;
                 return Poll::Ready(Some(Ok(this.retry_frame.clone())));
             }

@@ -179,8 +179,13 @@ async fn shutdown_ends_every_stream() {
     let mut stream = EventReader::open(server.addr, "/events", &[]).await;
     stream.next_event().await.unwrap();
     server.stop();
-    // The stream ends (the server closes it) instead of hanging on.
-    while stream.chunk().await.is_some() {}
+    // The stream ends (the server closes it) instead of hanging on, and its last words tell
+    // the browser when to reconnect (to this server once restarted, or to another).
+    let mut last = Vec::new();
+    while let Some(chunk) = stream.chunk().await {
+        last = chunk;
+    }
+    assert_eq!(last, b"retry: 2000\n\n");
 }
 
 #[tokio::test]

@@ -62,6 +62,8 @@ struct State {
     topics: HashMap<Arc<str>, Topic>,
     /// The topics of each live subscriber, to remove it from all of them at once.
     subscriptions: HashMap<SubscriberId, Box<[Arc<str>]>>,
+    /// Set by [`Hub::close_all`] when the server drains: nobody is registered any more.
+    closed: bool,
 }
 
 /// One event to publish.
@@ -159,6 +161,7 @@ impl Hub {
                 next_subscriber: 0,
                 topics: HashMap::new(),
                 subscriptions: HashMap::new(),
+                closed: false,
             }),
             config,
             stats: Stats::default(),
@@ -305,10 +308,14 @@ impl Hub {
 
         let id = state.next_subscriber;
         state.next_subscriber += 1;
-        for name in &names {
-            state.topic_mut(name).subscribers.insert(id, sender.clone());
+        // While draining, the queue is not registered: dropping its only sender ends the stream
+        // right after the prelude.
+        if !state.closed {
+            for name in &names {
+                state.topic_mut(name).subscribers.insert(id, sender.clone());
+            }
+            state.subscriptions.insert(id, names);
         }
-        state.subscriptions.insert(id, names);
         self.stats.set_subscribers(state.subscriptions.len());
         drop(state);
 
@@ -320,6 +327,19 @@ impl Hub {
                 id,
             },
         }
+    }
+
+    /// Ends every stream (each sends its `retry:` hint and closes) and registers no new ones:
+    /// the server is draining. Streams end through their queues closing, so a stream needs no
+    /// shutdown signal of its own to poll.
+    pub fn close_all(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        let ids: Vec<SubscriberId> = state.subscriptions.keys().copied().collect();
+        for id in ids {
+            state.remove_subscriber(id);
+        }
+        self.stats.set_subscribers(0);
     }
 
     /// Events held in history, over all topics.

@@ -44,17 +44,15 @@ pub async fn events(req: HttpRequest, app: web::Data<AppState>) -> Result<HttpRe
         .or(query_last_id)
         .filter(|id| !id.is_empty() && id.len() <= MAX_LAST_EVENT_ID);
 
+    if app.shutdown.is_cancelled() {
+        // Draining: send browsers elsewhere (or back later) the same way as when full.
+        return over_limit(&req);
+    }
     let Some(permit) = ConnectionPermit::try_acquire(&app.hub, app.max_connections) else {
         return over_limit(&req);
     };
     let subscription = app.hub.subscribe(&topics, last_event_id.as_deref());
-    let stream = EventStream::new(
-        subscription,
-        permit,
-        &app.hub,
-        app.heartbeat,
-        app.shutdown.clone().cancelled_owned(),
-    );
+    let stream = EventStream::new(subscription, permit, &app.hub, app.heartbeat);
     Ok(stream_response().streaming(stream))
 }
 
