@@ -50,6 +50,12 @@ pub struct Config {
     #[arg(long, env = "HERALD_HEARTBEAT", default_value = "15s", value_parser = parse_duration)]
     pub heartbeat: Duration,
 
+    /// Least time between two writes to one stream while its events keep coming: whatever
+    /// arrives meanwhile goes out in one write, which is what keeps fan-out cheap under load.
+    /// Events further apart than this are never delayed; `0s` writes every event at once.
+    #[arg(long, env = "HERALD_PACE", default_value = "5ms", value_parser = parse_duration)]
+    pub pace: Duration,
+
     /// Events kept per topic for replay after a reconnect.
     #[arg(long, env = "HERALD_HISTORY", default_value_t = 1000)]
     pub history: usize,
@@ -119,6 +125,9 @@ fn open_file_limit() -> Option<usize> {
         .ok()
 }
 
+/// Longest pacing interval accepted.
+const MAX_PACE: Duration = Duration::from_secs(1);
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|err| format!("{err} (examples: 15s, 500ms, 1h)"))
 }
@@ -150,6 +159,9 @@ impl Config {
         }
         if self.heartbeat.is_zero() {
             return Err("--heartbeat must be longer than 0s".to_owned());
+        }
+        if self.pace > MAX_PACE {
+            return Err("--pace must be at most 1s: events would wait that long".to_owned());
         }
         if !(self.open_rate.is_finite() && self.open_rate > 0.0) {
             return Err("--open-rate must be a positive number".to_owned());
@@ -187,6 +199,7 @@ mod tests {
         let config = Config::try_parse_from(["server"]).unwrap();
         assert_eq!(config.bind, "127.0.0.1:3000".parse().unwrap());
         assert_eq!(config.heartbeat, Duration::from_secs(15));
+        assert_eq!(config.pace, Duration::from_millis(5));
         assert_eq!(config.history, 1000);
         assert_eq!(config.history_age, Duration::from_secs(3600));
         assert_eq!(config.open_topics, ["messages"]);

@@ -10,6 +10,7 @@ pub mod csp;
 pub mod error;
 pub mod hub;
 pub mod metrics;
+pub mod pacer;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
@@ -58,7 +59,10 @@ pub async fn run(
 
     let state = web::Data::new(AppState {
         hub,
-        heartbeat: config.heartbeat,
+        timing: stream::Timing {
+            heartbeat: config.heartbeat,
+            pace: config.pace,
+        },
         max_connections: config.max_connections(),
         policy: auth::PublishPolicy::new(&config.publish_tokens, &config.open_topics),
         limiter: ratelimit::RateLimiter::new(config.open_rate, config.open_rate * 2.0),

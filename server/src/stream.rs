@@ -1,6 +1,14 @@
 //! The body of one SSE response: the hub's prelude, then live frames coalesced into as few
-//! chunks as are ready, heartbeats while idle, and an end when the hub closes its queue.
+//! chunks as are ready, paced under load, heartbeats while idle, and an end when the hub closes
+//! its queue.
+//!
+//! Pacing: a write costs the kernel about the same whether it carries one event or twenty, so
+//! a stream that has just written does not write again for `pace`; whatever arrives meanwhile
+//! goes out in one chunk when the worker's [`pacer`] lets the stream go (or at once when the
+//! backlog reaches half the queue's bound). Streams whose events come further apart than `pace`
+//! are never delayed.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,14 +17,18 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
-use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 
+use crate::hub::queue::{Receiver, Taken};
 use crate::hub::{Hub, SubscriberGuard, Subscription};
+use crate::pacer;
 
 /// The most bytes gathered into one chunk from a backlog; past it the rest waits for the next
-/// poll, so one chunk never holds a whole 64-event backlog of large events in a second copy.
+/// poll, so one chunk never holds a whole backlog of large events in a second copy.
 const MAX_CHUNK: usize = 64 * 1024;
+/// Capacity of the taken-frames buffer kept between writes; a larger one, left by a rare big
+/// backlog, is given back so that idle streams stay small.
+const KEPT_CAPACITY: usize = 64;
 
 /// A counted open stream; dropping it frees its place under the connection limit.
 #[derive(Debug)]
@@ -40,17 +52,31 @@ impl Drop for ConnectionPermit {
     }
 }
 
+/// How a stream times its writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Idle time after which a heartbeat comment is sent.
+    pub heartbeat: Duration,
+    /// Least time between two writes while events keep coming; zero writes every event at once.
+    pub pace: Duration,
+}
+
 /// The response body stream of one subscriber.
 #[derive(Debug)]
 pub struct EventStream {
     prelude: Option<Bytes>,
-    receiver: mpsc::Receiver<Bytes>,
-    /// Fires at the earliest moment a heartbeat could be due. Traffic does not touch it (a timer
-    /// reset per event costs a timer-wheel update per delivery); when it fires, it checks
+    receiver: Receiver,
+    /// Frames taken from the queue and not yet written.
+    taken: VecDeque<Bytes>,
+    /// Fires at the earliest moment a heartbeat could be due. Traffic does not touch it (a
+    /// timer reset per event costs a timer-wheel update per delivery); when it fires, it checks
     /// `last_traffic` and either sends the heartbeat or re-arms for the true deadline.
     heartbeat: Pin<Box<Sleep>>,
-    heartbeat_every: Duration,
+    timing: Timing,
     last_traffic: Instant,
+    /// Set after a write: until then, new frames wait (unless urgent), and the worker's
+    /// [`pacer`] wakes the stream when it is its turn.
+    paced_until: Option<Instant>,
     retry_frame: Bytes,
     heartbeat_frame: Bytes,
     done: bool,
@@ -67,14 +93,16 @@ impl EventStream {
         subscription: Subscription,
         permit: ConnectionPermit,
         hub: &Hub,
-        heartbeat_every: Duration,
+        timing: Timing,
     ) -> Self {
         Self {
             prelude: Some(subscription.prelude),
             receiver: subscription.receiver,
-            heartbeat: Box::pin(tokio::time::sleep(heartbeat_every)),
-            heartbeat_every,
+            taken: VecDeque::new(),
+            heartbeat: Box::pin(tokio::time::sleep(timing.heartbeat)),
+            timing,
             last_traffic: Instant::now(),
+            paced_until: None,
             retry_frame: hub.retry_frame(),
             heartbeat_frame: hub.heartbeat_frame(),
             done: false,
@@ -93,7 +121,7 @@ impl EventStream {
             if self.heartbeat.as_mut().poll(cx).is_pending() {
                 return false;
             }
-            let due = self.last_traffic + self.heartbeat_every;
+            let due = self.last_traffic + self.timing.heartbeat;
             if Instant::now() >= due {
                 return true;
             }
@@ -103,21 +131,54 @@ impl EventStream {
         }
     }
 
-    /// Everything queued now, as one chunk (up to [`MAX_CHUNK`]).
-    fn coalesce(&mut self, first: Bytes) -> Bytes {
-        let Ok(second) = self.receiver.try_recv() else {
-            return first;
+    /// Whether the stream is still waiting out its pacing interval (the pacer wakes it when
+    /// it is over; the queue wakes it if its backlog turns urgent first).
+    fn still_pacing(&mut self) -> bool {
+        let Some(until) = self.paced_until else {
+            return false;
         };
-        let mut chunk = BytesMut::with_capacity((first.len() + second.len()).max(4096));
-        chunk.extend_from_slice(&first);
-        chunk.extend_from_slice(&second);
-        while chunk.len() < MAX_CHUNK {
-            match self.receiver.try_recv() {
-                Ok(frame) => chunk.extend_from_slice(&frame),
-                Err(_) => break,
-            }
+        if Instant::now() < until && !self.receiver.is_urgent() {
+            return true;
         }
+        self.paced_until = None;
+        false
+    }
+
+    /// After a write: hold the next one back for `pace`.
+    fn start_pacing(&mut self, cx: &Context<'_>) {
+        if self.timing.pace.is_zero() {
+            return;
+        }
+        let until = self.last_traffic + self.timing.pace;
+        if pacer::wait(until, cx.waker()) {
+            self.paced_until = Some(until);
+            self.receiver.pace(cx);
+        }
+    }
+
+    /// The taken frames as one chunk (up to [`MAX_CHUNK`]); the rest stays taken.
+    fn chunk(&mut self) -> Bytes {
+        if self.taken.len() == 1 {
+            let only = self.taken.pop_front().unwrap_or_default();
+            self.trim();
+            return only;
+        }
+        let wanted: usize = self.taken.iter().map(Bytes::len).sum();
+        let mut chunk = BytesMut::with_capacity(wanted.min(MAX_CHUNK));
+        while chunk.len() < MAX_CHUNK {
+            let Some(frame) = self.taken.pop_front() else {
+                break;
+            };
+            chunk.extend_from_slice(&frame);
+        }
+        self.trim();
         chunk.freeze()
+    }
+
+    fn trim(&mut self) {
+        if self.taken.is_empty() && self.taken.capacity() > KEPT_CAPACITY {
+            self.taken = VecDeque::new();
+        }
     }
 }
 
@@ -133,13 +194,21 @@ impl Stream for EventStream {
             this.traffic();
             return Poll::Ready(Some(Ok(prelude)));
         }
-        match this.receiver.poll_recv(cx) {
-            Poll::Ready(Some(first)) => {
-                let chunk = this.coalesce(first);
+        if !this.taken.is_empty() {
+            // The rest of a backlog larger than one chunk.
+            return Poll::Ready(Some(Ok(this.chunk())));
+        }
+        if this.still_pacing() {
+            return Poll::Pending;
+        }
+        match this.receiver.poll_take(cx, &mut this.taken) {
+            Poll::Ready(Taken::Frames) => {
+                let chunk = this.chunk();
                 this.traffic();
+                this.start_pacing(cx);
                 return Poll::Ready(Some(Ok(chunk)));
             }
-            Poll::Ready(None) => {
+            Poll::Ready(Taken::Closed) => {
                 // The hub cut us (we fell behind, or the server drains): tell the browser when
                 // to come back.
                 this.done = true;
@@ -149,7 +218,7 @@ impl Stream for EventStream {
         }
         if this.poll_heartbeat(cx) {
             this.traffic();
-            let next = this.last_traffic + this.heartbeat_every;
+            let next = this.last_traffic + this.timing.heartbeat;
             this.heartbeat.as_mut().reset(next);
             return Poll::Ready(Some(Ok(this.heartbeat_frame.clone())));
         }

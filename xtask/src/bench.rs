@@ -192,6 +192,16 @@ fn higher_is_better(metric: &str) -> bool {
 pub(crate) struct Options {
     pub(crate) quick: bool,
     pub(crate) pin: bool,
+    /// Runs only this scenario (development; results go to `target/bench/partial/`).
+    only_scenario: Option<&'static str>,
+    /// Runs only this server (development; results go to `target/bench/partial/`).
+    only_server: Option<Server>,
+}
+
+impl Options {
+    fn partial(self) -> bool {
+        self.only_scenario.is_some() || self.only_server.is_some()
+    }
 }
 
 /// Parses `bench`'s arguments.
@@ -199,12 +209,36 @@ pub(crate) fn options(args: &[String]) -> anyhow::Result<Options> {
     let mut options = Options {
         quick: false,
         pin: true,
+        only_scenario: None,
+        only_server: None,
     };
-    for arg in args {
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => options.quick = true,
             "--no-pin" => options.pin = false,
-            other => bail!("bench takes --quick and --no-pin, not {other:?}"),
+            "--scenario" => {
+                let name = args.next().context("--scenario needs a name")?;
+                let known = scenarios(false);
+                let found = known.iter().find(|scenario| scenario.name == name.as_str());
+                options.only_scenario =
+                    Some(found.map(|scenario| scenario.name).with_context(|| {
+                        let names: Vec<_> = known.iter().map(|scenario| scenario.name).collect();
+                        format!("no scenario {name:?}; there are {}", names.join(", "))
+                    })?);
+            }
+            "--server" => {
+                let name = args.next().context("--server needs a name")?;
+                options.only_server = Some(
+                    SERVERS
+                        .into_iter()
+                        .find(|server| server.name() == name.as_str())
+                        .with_context(|| format!("no server {name:?}: herald, axum or nchan"))?,
+                );
+            }
+            other => bail!(
+                "bench takes --quick, --no-pin, --scenario NAME and --server NAME, not {other:?}"
+            ),
         }
     }
     Ok(options)
@@ -240,7 +274,9 @@ pub(crate) fn bench(ctx: &Ctx, options: Options) -> anyhow::Result<()> {
         nchan_conf: std::fs::read_to_string(ctx.root.join("bench/nchan/nginx.conf"))
             .context("cannot read bench/nchan/nginx.conf")?,
     };
-    let out = if options.quick {
+    let out = if options.partial() {
+        ctx.root.join("target/bench/partial")
+    } else if options.quick {
         ctx.root.join("target/bench/quick")
     } else {
         ctx.root.join("bench/results")
@@ -250,13 +286,27 @@ pub(crate) fn bench(ctx: &Ctx, options: Options) -> anyhow::Result<()> {
     std::fs::create_dir_all(&work)?;
     let machine = machine_facts(ctx, options);
 
-    let rounds = if options.quick { 1 } else { 3 };
-    let scenarios = scenarios(options.quick);
+    let rounds = if options.quick || options.partial() {
+        1
+    } else {
+        3
+    };
+    let scenarios: Vec<Scenario> = scenarios(options.quick)
+        .into_iter()
+        .filter(|scenario| {
+            options
+                .only_scenario
+                .is_none_or(|name| name == scenario.name)
+        })
+        .collect();
     let mut runs: Vec<Run> = Vec::new();
     for round in 0..rounds {
         for (at, scenario) in scenarios.iter().enumerate() {
             for turn in 0..SERVERS.len() {
                 let server = SERVERS[(round + at + turn) % SERVERS.len()];
+                if options.only_server.is_some_and(|only| only != server) {
+                    continue;
+                }
                 println!(
                     "==> round {}/{rounds}, {} on {}",
                     round + 1,
@@ -281,11 +331,16 @@ pub(crate) fn bench(ctx: &Ctx, options: Options) -> anyhow::Result<()> {
     } else {
         "cargo xtask bench"
     };
-    let command = if options.pin {
-        command.to_owned()
-    } else {
-        format!("{command} --no-pin")
-    };
+    let mut command = command.to_owned();
+    if !options.pin {
+        command.push_str(" --no-pin");
+    }
+    if let Some(name) = options.only_scenario {
+        let _ = write!(command, " --scenario {name}");
+    }
+    if let Some(server) = options.only_server {
+        let _ = write!(command, " --server {}", server.name());
+    }
     write_results(&out, &runs, &medians)?;
     let markdown = markdown(&medians, &scenarios, &command, &machine, rounds, options);
     std::fs::write(out.join("bench.md"), markdown)?;

@@ -8,6 +8,7 @@
 //! Subscribing snapshots history and registers the queue under the same lock as publishing, so
 //! the seam between replay and live has no gap and no duplicate.
 
+pub mod queue;
 mod topic;
 
 use std::collections::{HashMap, HashSet};
@@ -16,10 +17,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use shared::wire::{Comment, EventFrame, EventId, EventName, encode_comment, encode_retry};
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
 
 use crate::metrics::Stats;
+use queue::SendError;
 use topic::{Stored, SubscriberId, Topic};
 
 /// What the hub needs to know, taken from the server's configuration.
@@ -113,7 +113,7 @@ pub struct Subscription {
     /// `retry:`, then `reset` or the replayed events, then the welcome: one chunk.
     pub prelude: Bytes,
     /// Live frames. It closes when the hub cut this subscriber for being too slow.
-    pub receiver: mpsc::Receiver<Bytes>,
+    pub receiver: queue::Receiver,
     /// Removes the subscriber from the hub when dropped.
     pub guard: SubscriberGuard,
 }
@@ -232,9 +232,9 @@ impl Hub {
                 }
                 match sender.try_send(stored.frame.clone()) {
                     Ok(()) => delivered += 1,
-                    Err(TrySendError::Full(_)) => cut.push(subscriber),
+                    Err(SendError::Full) => cut.push(subscriber),
                     // The stream is gone and its guard is about to unregister it.
-                    Err(TrySendError::Closed(_)) => {}
+                    Err(SendError::Closed) => {}
                 }
             }
         }
@@ -253,7 +253,7 @@ impl Hub {
         last_event_id: Option<&str>,
     ) -> Subscription {
         let now = Instant::now();
-        let (sender, receiver) = mpsc::channel(self.config.client_buffer.max(1));
+        let (sender, receiver) = queue::queue(self.config.client_buffer);
         let mut state = self.lock();
         let names: Box<[Arc<str>]> = topics.iter().map(|name| state.topic_key(name)).collect();
         for name in &names {

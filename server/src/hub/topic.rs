@@ -4,8 +4,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::queue::Sender;
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
 /// An event as the hub keeps it: already encoded, shared by every subscriber and by history.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub(crate) struct Topic {
     pub(crate) history: VecDeque<Stored>,
     /// The highest id that history has dropped: a client that saw less than this missed events.
     pub(crate) evicted_through: u64,
-    pub(crate) subscribers: HashMap<SubscriberId, mpsc::Sender<Bytes>>,
+    pub(crate) subscribers: HashMap<SubscriberId, Sender>,
 }
 
 impl Topic {

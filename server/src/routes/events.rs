@@ -52,7 +52,7 @@ pub async fn events(req: HttpRequest, app: web::Data<AppState>) -> Result<HttpRe
         return over_limit(&req);
     };
     let subscription = app.hub.subscribe(&topics, last_event_id.as_deref());
-    let stream = EventStream::new(subscription, permit, &app.hub, app.heartbeat);
+    let stream = EventStream::new(subscription, permit, &app.hub, app.timing);
     Ok(stream_response().streaming(stream))
 }
 

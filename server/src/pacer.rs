@@ -1,0 +1,108 @@
+//! Per-worker pacing of stream writes: streams that have just written wait here, off the run
+//! queue, and are let go in small batches once their interval has passed.
+//!
+//! Why a queue of its own: a stream that waited on a timer of its own would rejoin the worker's
+//! run queue the moment its timer fired. Under load every stream's timer has fired, so the run
+//! queue holds every stream, and a publish request that becomes readable waits behind all of
+//! them: one publish per connection per round, however long the round. Here, at most
+//! [`BATCH`] streams are let go at a time, then the pacer steps to the back of the run queue:
+//! publishers get a turn every batch, so more events are waiting when a stream's turn comes,
+//! and each write carries more of them.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use tokio::time::{Instant, Sleep};
+
+/// Streams let go before the pacer lets everything else on the worker run.
+const BATCH: usize = 32;
+
+#[derive(Debug, Default)]
+struct Waiting {
+    /// Oldest first; every entry has the same interval, so `not_before` only grows.
+    streams: VecDeque<(Instant, Waker)>,
+    /// The pacer task's waker while it waits for a stream to arrive.
+    idle: Option<Waker>,
+}
+
+thread_local! {
+    /// This worker thread's pacer, started by the first stream that needs it.
+    static PACER: RefCell<Option<Rc<RefCell<Waiting>>>> = const { RefCell::new(None) };
+}
+
+/// Has `waker` woken no earlier than `not_before`, in its turn. Returns `false` where there is
+/// no worker to pace on (not on an actix worker thread); the caller then writes unpaced.
+pub fn wait(not_before: Instant, waker: &Waker) -> bool {
+    let Some(waiting) = pacer() else {
+        return false;
+    };
+    let mut waiting = waiting.borrow_mut();
+    waiting.streams.push_back((not_before, waker.clone()));
+    if let Some(idle) = waiting.idle.take() {
+        idle.wake();
+    }
+    true
+}
+
+fn pacer() -> Option<Rc<RefCell<Waiting>>> {
+    PACER.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if let Some(waiting) = &*cell {
+            return Some(Rc::clone(waiting));
+        }
+        // Streams are polled by actix workers, each a thread running its tasks on a local set;
+        // elsewhere there is nothing to spawn the pacer on.
+        actix_rt::Arbiter::try_current()?;
+        let waiting = Rc::new(RefCell::new(Waiting::default()));
+        tokio::task::spawn_local(Pacer {
+            waiting: Rc::clone(&waiting),
+            timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+        });
+        *cell = Some(Rc::clone(&waiting));
+        Some(waiting)
+    })
+}
+
+/// The task that lets waiting streams go.
+struct Pacer {
+    waiting: Rc<RefCell<Waiting>>,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Future for Pacer {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let now = Instant::now();
+        let mut released = 0;
+        let mut waiting = this.waiting.borrow_mut();
+        while released < BATCH {
+            let Some(&(not_before, _)) = waiting.streams.front() else {
+                waiting.idle = Some(cx.waker().clone());
+                return Poll::Pending;
+            };
+            if not_before > now {
+                // Nothing is due yet: sleep until the oldest is (a stream arriving meanwhile
+                // is due later still). A timer that has already fired means it is due.
+                if this.timer.deadline() != not_before {
+                    this.timer.as_mut().reset(not_before);
+                }
+                if this.timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+            }
+            if let Some((_, stream)) = waiting.streams.pop_front() {
+                stream.wake();
+                released += 1;
+            }
+        }
+        // A batch went: step behind it and whatever else is ready (publishers among them).
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
