@@ -77,6 +77,12 @@ pub struct EventStream {
     /// Set after a write: until then, new frames wait (unless urgent), and the worker's
     /// [`pacer`] wakes the stream when it is its turn.
     paced_until: Option<Instant>,
+    /// Whether this pacing interval is in the pacer's queue. A stream whose last interval
+    /// ended with frames waiting joins at once (more are surely coming); otherwise only when a
+    /// frame arrives within the interval, so sparse streams cost no wake-up per write.
+    in_pacer: bool,
+    /// The last write ended a pacing interval that had frames waiting: traffic is dense.
+    dense: bool,
     retry_frame: Bytes,
     heartbeat_frame: Bytes,
     done: bool,
@@ -103,6 +109,8 @@ impl EventStream {
             timing,
             last_traffic: Instant::now(),
             paced_until: None,
+            in_pacer: false,
+            dense: false,
             retry_frame: hub.retry_frame(),
             heartbeat_frame: hub.heartbeat_frame(),
             done: false,
@@ -131,16 +139,31 @@ impl EventStream {
         }
     }
 
-    /// Whether the stream is still waiting out its pacing interval (the pacer wakes it when
-    /// it is over; the queue wakes it if its backlog turns urgent first).
-    fn still_pacing(&mut self) -> bool {
+    /// Whether the stream is still waiting out its pacing interval: the pacer wakes it when
+    /// the interval is over, or the queue when its backlog turns urgent first.
+    fn still_pacing(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(until) = self.paced_until else {
+            self.dense = false;
             return false;
         };
         if Instant::now() < until && !self.receiver.is_urgent() {
-            return true;
+            if self.in_pacer {
+                return true;
+            }
+            if self.receiver.has_frames(cx) {
+                // The first frame of a sparse stream's interval: wait for the pacer now.
+                self.join_pacer(until, cx);
+                return true;
+            }
+            // Nothing but the heartbeat timer may wake a sparse stream now, so it must be
+            // registered; if it has fired, the heartbeat logic below re-arms it.
+            if self.heartbeat.as_mut().poll(cx).is_pending() {
+                return true;
+            }
         }
         self.paced_until = None;
+        self.in_pacer = false;
+        self.dense = true;
         false
     }
 
@@ -150,9 +173,20 @@ impl EventStream {
             return;
         }
         let until = self.last_traffic + self.timing.pace;
+        self.paced_until = Some(until);
+        self.in_pacer = false;
+        if self.dense {
+            self.join_pacer(until, cx);
+        }
+    }
+
+    fn join_pacer(&mut self, until: Instant, cx: &Context<'_>) {
         if pacer::wait(until, cx.waker()) {
-            self.paced_until = Some(until);
+            self.in_pacer = true;
             self.receiver.pace(cx);
+        } else {
+            // No pacer on this thread: write unpaced.
+            self.paced_until = None;
         }
     }
 
@@ -198,7 +232,7 @@ impl Stream for EventStream {
             // The rest of a backlog larger than one chunk.
             return Poll::Ready(Some(Ok(this.chunk())));
         }
-        if this.still_pacing() {
+        if this.still_pacing(cx) {
             return Poll::Pending;
         }
         match this.receiver.poll_take(cx, &mut this.taken) {

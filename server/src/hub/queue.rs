@@ -179,6 +179,17 @@ impl Receiver {
         register(&mut inner.waker, cx);
     }
 
+    /// Whether anything is queued; if not, registers `cx` to be woken by the next frame.
+    pub fn has_frames(&self, cx: &Context<'_>) -> bool {
+        let mut inner = self.shared.lock();
+        if !inner.frames.is_empty() || inner.closed {
+            return true;
+        }
+        inner.pacing = false;
+        register(&mut inner.waker, cx);
+        false
+    }
+
     /// Whether enough is queued that a pacing stream should write now, or the queue closed.
     #[must_use]
     pub fn is_urgent(&self) -> bool {
