@@ -66,13 +66,23 @@ impl Histogram {
     }
 }
 
-/// Frozen counts, to compute percentiles from.
-#[derive(Debug, Clone, Default)]
+/// Frozen counts, to compute percentiles from (and to send from one process to another).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Snapshot {
     counts: Vec<u64>,
 }
 
 impl Snapshot {
+    /// Adds `other`'s counts to these: the histogram of both sets of values.
+    pub(crate) fn merge(&mut self, other: &Self) {
+        if self.counts.len() < other.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+    }
+
     pub(crate) fn total(&self) -> u64 {
         self.counts.iter().sum()
     }
@@ -157,6 +167,21 @@ mod tests {
         }
         let max = snapshot.max().expect("values were recorded") as f64;
         assert!((max - 1e8).abs() / 1e8 < 0.02);
+    }
+
+    #[test]
+    fn merged_snapshots_count_both_sets_of_values() {
+        let (low, high) = (Histogram::default(), Histogram::default());
+        for value in 1..=50 {
+            low.record(value);
+            high.record(value + 50);
+        }
+        let mut merged = Snapshot::default();
+        merged.merge(&low.snapshot());
+        merged.merge(&high.snapshot());
+        assert_eq!(merged.total(), 100);
+        assert_eq!(merged.quantile(0.5), Some(50));
+        assert_eq!(merged.max(), Some(100));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `key=value` pairs on stdout for `cargo xtask bench`); `loadgen chart` draws the bench chart.
 
 mod chart;
+mod fleet;
 mod histogram;
 mod http;
 mod payload;
@@ -22,6 +23,16 @@ struct Cli {
 enum Command {
     /// One bounded load run against one server.
     Run(run::Config),
+    /// A helper process of a run too large for one process (started by `run` itself).
+    #[command(hide = true)]
+    Helper {
+        /// The run's configuration, with this helper's share of the subscribers.
+        #[arg(long)]
+        config: String,
+        /// The number of this helper's first subscriber (it picks the source addresses).
+        #[arg(long)]
+        first_index: usize,
+    },
     /// Draws bench/results' SVG chart from the results table `cargo xtask bench` wrote.
     Chart {
         /// The tab-separated results (scenario, server, metric, value).
@@ -65,6 +76,13 @@ fn main() -> anyhow::Result<()> {
             );
             println!("{}", report.to_line()?);
             Ok(())
+        }
+        Command::Helper {
+            config,
+            first_index,
+        } => {
+            let config = serde_json::from_str(&config).context("a helper's --config is JSON")?;
+            fleet::helper(config, first_index)
         }
         Command::Chart { input, output } => {
             let table = std::fs::read_to_string(&input)

@@ -18,13 +18,17 @@ use tokio::net::TcpSocket;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::fleet::Fleet;
 use crate::histogram::Histogram;
 use crate::http::{Conn, Dechunker, Framing};
 use crate::payload::{self, Payload};
 
 /// Sockets one process may hold: the open-file limit here is 20,000, less room for the
-/// runtime, stdio and the publishers.
+/// runtime and stdio. Subscribers beyond it go to helper processes.
 pub(crate) const MAX_SOCKETS_PER_PROCESS: usize = 19_900;
+/// Subscribers one run may open, over all its processes (ten source addresses' worth of
+/// ephemeral ports is far more; this bounds the run).
+const MAX_SUBSCRIBERS: usize = 200_000;
 /// Bound on one event on the wire; ours are tens of bytes.
 const MAX_EVENT: usize = 64 * 1024;
 /// How long one TCP connect plus response head may take before it counts as failed.
@@ -91,6 +95,10 @@ pub(crate) struct Config {
     /// Bound on the whole run, in seconds.
     #[arg(long, default_value_t = 120.0)]
     pub(crate) timeout: f64,
+    /// Sockets one process holds at most; subscribers beyond it are spread over helper
+    /// processes (`loadgen` started again), whose counts and histograms join this one's.
+    #[arg(long, default_value_t = MAX_SOCKETS_PER_PROCESS)]
+    pub(crate) per_process: usize,
     /// Runtime worker threads (default: the cores this process may run on).
     #[arg(long)]
     pub(crate) threads: Option<usize>,
@@ -104,13 +112,15 @@ impl Config {
         if !self.addr.ip().is_loopback() {
             bail!("loadgen targets loopback only, not {}", self.addr);
         }
-        if self.subscribers + self.in_flight > MAX_SOCKETS_PER_PROCESS {
+        if !(self.in_flight + 2..=MAX_SOCKETS_PER_PROCESS).contains(&self.per_process) {
             bail!(
-                "{} subscribers and {} publishers exceed the {MAX_SOCKETS_PER_PROCESS} sockets one \
-                 process may hold; run several loadgen processes with fewer subscribers each",
-                self.subscribers,
-                self.in_flight
+                "--per-process must be {}..={MAX_SOCKETS_PER_PROCESS} (the publishers' sockets \
+                 and one subscriber, up to what one process may hold)",
+                self.in_flight + 2
             );
+        }
+        if self.subscribers > MAX_SUBSCRIBERS {
+            bail!("at most {MAX_SUBSCRIBERS} subscribers in one run");
         }
         if self.sources == 0 || self.sources > 250 {
             bail!("--sources must be 1..=250");
@@ -193,8 +203,8 @@ pub(crate) struct Report {
     pub(crate) lost: u64,
     pub(crate) duplicated: u64,
     pub(crate) timed_out: bool,
-    /// This process's CPU seconds (user + system): near the wall time means loadgen, not the
-    /// server, was the bottleneck.
+    /// CPU seconds (user + system) of this process and its helpers: near the wall time means
+    /// loadgen, not the server, was the bottleneck.
     pub(crate) loadgen_cpu_s: f64,
     pub(crate) wall_s: f64,
     /// The first error a connection met, to explain failures.
@@ -220,29 +230,115 @@ impl Report {
 
 /// State every task of the run shares.
 #[derive(Debug)]
-struct Shared {
-    config: Config,
-    stop: CancellationToken,
-    connected: AtomicU64,
-    failed: AtomicU64,
-    dropped: AtomicU64,
-    warmed: AtomicU64,
-    complete: AtomicU64,
-    deliveries: AtomicU64,
-    unique: AtomicU64,
-    duplicated: AtomicU64,
-    last_delivery_ns: AtomicU64,
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) stop: CancellationToken,
+    /// What this process's subscribers counted.
+    pub(crate) counts: Counts,
+    /// The helper processes holding the subscribers beyond this one's share.
+    fleet: Fleet,
     published: AtomicU64,
     publish_errors: AtomicU64,
     last_publish_ns: AtomicU64,
-    latency: Histogram,
-    connect: Histogram,
+    pub(crate) latency: Histogram,
+    pub(crate) connect: Histogram,
     publish_rtt: Histogram,
     first_error: std::sync::Mutex<Option<String>>,
 }
 
+/// Subscriber counters, this process's or (as last reported) a helper's.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) connected: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) warmed: AtomicU64,
+    pub(crate) complete: AtomicU64,
+    pub(crate) deliveries: AtomicU64,
+    pub(crate) unique: AtomicU64,
+    pub(crate) duplicated: AtomicU64,
+    /// Wall-clock nanoseconds of the last delivery.
+    pub(crate) last_delivery_ns: AtomicU64,
+}
+
+/// [`Counts`] frozen, to send from a helper process to the one that started it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CountsSnapshot {
+    pub(crate) connected: u64,
+    pub(crate) failed: u64,
+    pub(crate) dropped: u64,
+    pub(crate) warmed: u64,
+    pub(crate) complete: u64,
+    pub(crate) deliveries: u64,
+    pub(crate) unique: u64,
+    pub(crate) duplicated: u64,
+    pub(crate) last_delivery_ns: u64,
+}
+
+impl Counts {
+    pub(crate) fn snapshot(&self) -> CountsSnapshot {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        CountsSnapshot {
+            connected: load(&self.connected),
+            failed: load(&self.failed),
+            dropped: load(&self.dropped),
+            warmed: load(&self.warmed),
+            complete: load(&self.complete),
+            deliveries: load(&self.deliveries),
+            unique: load(&self.unique),
+            duplicated: load(&self.duplicated),
+            last_delivery_ns: load(&self.last_delivery_ns),
+        }
+    }
+
+    pub(crate) fn store(&self, snapshot: &CountsSnapshot) {
+        let store = |counter: &AtomicU64, value| counter.store(value, Ordering::Relaxed);
+        store(&self.connected, snapshot.connected);
+        store(&self.failed, snapshot.failed);
+        store(&self.dropped, snapshot.dropped);
+        store(&self.warmed, snapshot.warmed);
+        store(&self.complete, snapshot.complete);
+        store(&self.deliveries, snapshot.deliveries);
+        store(&self.unique, snapshot.unique);
+        store(&self.duplicated, snapshot.duplicated);
+        store(&self.last_delivery_ns, snapshot.last_delivery_ns);
+    }
+}
+
+/// Which counter of [`Counts`] to read.
+type Field = fn(&Counts) -> &AtomicU64;
+
 impl Shared {
-    fn error(&self, err: &anyhow::Error) {
+    pub(crate) fn new(config: Config, fleet: Fleet) -> Self {
+        Self {
+            config,
+            stop: CancellationToken::new(),
+            counts: Counts::default(),
+            fleet,
+            published: AtomicU64::new(0),
+            publish_errors: AtomicU64::new(0),
+            last_publish_ns: AtomicU64::new(0),
+            latency: Histogram::default(),
+            connect: Histogram::default(),
+            publish_rtt: Histogram::default(),
+            first_error: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// A counter summed over this process and its helpers (as they last reported).
+    fn total(&self, field: Field) -> u64 {
+        field(&self.counts).load(Ordering::Relaxed) + self.fleet.total(field)
+    }
+
+    pub(crate) fn first_error(&self) -> String {
+        self.first_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn error(&self, err: &anyhow::Error) {
         let mut first = self
             .first_error
             .lock()
@@ -254,67 +350,53 @@ impl Shared {
 /// Runs `config` to completion on a runtime of its own and returns what it measured.
 pub(crate) fn run(config: Config) -> anyhow::Result<Report> {
     config.check()?;
+    runtime(&config)?.block_on(drive(config))
+}
+
+/// A runtime for one process's share of the run: `--threads` workers, by default one per core
+/// this process may run on.
+pub(crate) fn runtime(config: &Config) -> anyhow::Result<tokio::runtime::Runtime> {
     let threads = config.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .enable_all()
         .build()
-        .context("cannot start the runtime")?;
-    runtime.block_on(drive(config))
+        .context("cannot start the runtime")
 }
 
 async fn drive(config: Config) -> anyhow::Result<Report> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(config.timeout);
     let cpu_before = crate::cpu_seconds();
-    let shared = Arc::new(Shared {
-        config,
-        stop: CancellationToken::new(),
-        connected: AtomicU64::new(0),
-        failed: AtomicU64::new(0),
-        dropped: AtomicU64::new(0),
-        warmed: AtomicU64::new(0),
-        complete: AtomicU64::new(0),
-        deliveries: AtomicU64::new(0),
-        unique: AtomicU64::new(0),
-        duplicated: AtomicU64::new(0),
-        last_delivery_ns: AtomicU64::new(0),
-        published: AtomicU64::new(0),
-        publish_errors: AtomicU64::new(0),
-        last_publish_ns: AtomicU64::new(0),
-        latency: Histogram::default(),
-        connect: Histogram::default(),
-        publish_rtt: Histogram::default(),
-        first_error: std::sync::Mutex::new(None),
-    });
+    // This process keeps what it may hold beside its publishers; helpers take the rest.
+    let local = config
+        .subscribers
+        .min(config.per_process.saturating_sub(config.in_flight + 1));
+    // Every process connects its share at once: split the concurrency so that the server's
+    // accept queue sees the same bound as with one process.
+    let processes = 1 + (config.subscribers - local).div_ceil(config.per_process);
+    let mut config = config;
+    config.connect_concurrency = config.connect_concurrency.div_ceil(processes);
+    let fleet = Fleet::spawn(&config, local)?;
+    let shared = Arc::new(Shared::new(config, fleet));
     let config = &shared.config;
     let total = config.subscribers as u64;
     let mut timed_out = false;
 
     // Connect.
     let bar = progress(config.quiet, total, "connect");
-    let gate = Arc::new(Semaphore::new(config.connect_concurrency));
-    let request: Arc<[u8]> = config.subscribe_request().into();
-    let mut tasks = tokio::task::JoinSet::new();
-    for index in 0..config.subscribers {
-        let (shared, gate, request) = (Arc::clone(&shared), Arc::clone(&gate), request.clone());
-        tasks.spawn(async move {
-            if let Err(err) = subscriber(&shared, index, &gate, &request).await {
-                shared.error(&err);
-            }
-        });
-    }
+    let tasks = spawn_subscribers(&shared, 0..local);
     let connect_started = Instant::now();
     timed_out |= !wait_for(deadline, &bar, || {
-        let done = shared.connected.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed);
+        let done = shared.total(|c| &c.connected) + shared.total(|c| &c.failed);
         (done, done >= total)
     })
     .await;
     let connect_all_s = connect_started.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let connected = shared.connected.load(Ordering::Relaxed);
+    let connected = shared.total(|c| &c.connected);
 
     // Hold (idle), or warm up, publish and drain.
     let mut publish_started_ns = 0;
@@ -334,7 +416,7 @@ async fn drive(config: Config) -> anyhow::Result<Report> {
         if !warm_up(&shared, deadline).await? {
             shared.error(&anyhow::anyhow!(
                 "only {} of {connected} subscriptions saw a warm-up event",
-                shared.warmed.load(Ordering::Relaxed)
+                shared.total(|c| &c.warmed)
             ));
         }
         phase("publish");
@@ -357,7 +439,7 @@ async fn drive(config: Config) -> anyhow::Result<Report> {
         let live = async {
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                bar.set_position(shared.deliveries.load(Ordering::Relaxed));
+                bar.set_position(shared.total(|c| &c.deliveries));
             }
         };
         tokio::select! {
@@ -376,12 +458,8 @@ async fn drive(config: Config) -> anyhow::Result<Report> {
         if !timed_out {
             // Done when every stream still open has every event.
             wait_for(drain_deadline, &bar, || {
-                let complete = shared.complete.load(Ordering::Relaxed)
-                    + shared.dropped.load(Ordering::Relaxed);
-                (
-                    shared.deliveries.load(Ordering::Relaxed),
-                    complete >= connected,
-                )
+                let complete = shared.total(|c| &c.complete) + shared.total(|c| &c.dropped);
+                (shared.total(|c| &c.deliveries), complete >= connected)
             })
             .await;
         }
@@ -389,31 +467,33 @@ async fn drive(config: Config) -> anyhow::Result<Report> {
         phase("drained");
     }
 
-    shared.stop.cancel();
-    // Subscribers end at once on `stop`; a bounded wait in case a socket misbehaves.
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-
-    let latency = shared.latency.snapshot();
-    let connect = shared.connect.snapshot();
+    stop_subscribers(&shared, tasks).await;
+    // The helpers' final counts replace their last status; their histograms join ours.
+    let helpers = shared.fleet.finish();
+    let mut latency = shared.latency.snapshot();
+    let mut connect = shared.connect.snapshot();
+    let mut first_error = shared.first_error();
+    for helper in &helpers {
+        latency.merge(&helper.latency);
+        connect.merge(&helper.connect);
+        if first_error.is_empty() {
+            first_error.clone_from(&helper.first_error);
+        }
+    }
     let publish_rtt = shared.publish_rtt.snapshot();
-    let deliveries = shared.deliveries.load(Ordering::Relaxed);
+    let deliveries = shared.total(|c| &c.deliveries);
     let published = shared.published.load(Ordering::Relaxed);
-    let last_delivery = shared.last_delivery_ns.load(Ordering::Relaxed);
+    let last_delivery = shared
+        .counts
+        .last_delivery_ns
+        .load(Ordering::Relaxed)
+        .max(shared.fleet.last_delivery_ns());
     let delivery_s = last_delivery.saturating_sub(publish_started_ns) as f64 / 1e9;
-    let first_error = shared
-        .first_error
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone()
-        .unwrap_or_default();
     Ok(Report {
         subscribers: total,
         connected,
-        connect_failed: shared.failed.load(Ordering::Relaxed),
-        dropped: shared.dropped.load(Ordering::Relaxed),
+        connect_failed: shared.total(|c| &c.failed),
+        dropped: shared.total(|c| &c.dropped),
         connect_all_s,
         connect_p50_ms: ms(connect.quantile(0.5)),
         connect_p99_ms: ms(connect.quantile(0.99)),
@@ -438,13 +518,43 @@ async fn drive(config: Config) -> anyhow::Result<Report> {
         latency_p50_ms: ms(latency.quantile(0.5)),
         latency_p99_ms: ms(latency.quantile(0.99)),
         latency_max_ms: ms(latency.max()),
-        lost: (connected * published).saturating_sub(shared.unique.load(Ordering::Relaxed)),
-        duplicated: shared.duplicated.load(Ordering::Relaxed),
+        lost: (connected * published).saturating_sub(shared.total(|c| &c.unique)),
+        duplicated: shared.total(|c| &c.duplicated),
         timed_out,
-        loadgen_cpu_s: crate::cpu_seconds() - cpu_before,
+        loadgen_cpu_s: crate::cpu_seconds() - cpu_before
+            + helpers.iter().map(|helper| helper.cpu_s).sum::<f64>(),
         wall_s: started.elapsed().as_secs_f64(),
         first_error,
     })
+}
+
+/// Starts the subscribers numbered `indices` (the number picks the source address).
+pub(crate) fn spawn_subscribers(
+    shared: &Arc<Shared>,
+    indices: std::ops::Range<usize>,
+) -> tokio::task::JoinSet<()> {
+    let gate = Arc::new(Semaphore::new(shared.config.connect_concurrency));
+    let request: Arc<[u8]> = shared.config.subscribe_request().into();
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in indices {
+        let (shared, gate, request) = (Arc::clone(shared), Arc::clone(&gate), request.clone());
+        tasks.spawn(async move {
+            if let Err(err) = subscriber(&shared, index, &gate, &request).await {
+                shared.error(&err);
+            }
+        });
+    }
+    tasks
+}
+
+/// Ends every subscriber: they stop at once on `stop`; the wait is bounded in case a socket
+/// misbehaves.
+pub(crate) async fn stop_subscribers(shared: &Shared, mut tasks: tokio::task::JoinSet<()>) {
+    shared.stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
 }
 
 /// Tells `cargo xtask bench` (reading our stdout) that a phase begins or ends, so that it reads
@@ -500,9 +610,8 @@ async fn warm_up(shared: &Shared, deadline: Instant) -> anyhow::Result<bool> {
     let request = config.publish_request(payload::warm());
     let until = (Instant::now() + WARM_TIMEOUT).min(deadline);
     loop {
-        let live =
-            shared.connected.load(Ordering::Relaxed) - shared.dropped.load(Ordering::Relaxed);
-        if shared.warmed.load(Ordering::Relaxed) >= live {
+        let live = shared.total(|c| &c.connected) - shared.total(|c| &c.dropped);
+        if shared.total(|c| &c.warmed) >= live {
             return Ok(true);
         }
         if Instant::now() >= until {
@@ -590,15 +699,15 @@ async fn subscriber(
                 shared
                     .connect
                     .record(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
-                shared.connected.fetch_add(1, Ordering::Relaxed);
+                shared.counts.connected.fetch_add(1, Ordering::Relaxed);
                 opened
             }
             Ok(Err(err)) => {
-                shared.failed.fetch_add(1, Ordering::Relaxed);
+                shared.counts.failed.fetch_add(1, Ordering::Relaxed);
                 return Err(err);
             }
             Err(_) => {
-                shared.failed.fetch_add(1, Ordering::Relaxed);
+                shared.counts.failed.fetch_add(1, Ordering::Relaxed);
                 bail!("connect and response head took over {CONNECT_TIMEOUT:?}");
             }
         }
@@ -640,7 +749,7 @@ async fn subscriber(
             () = shared.stop.cancelled() => return Ok(()),
             more = conn.fill() => {
                 if !more.unwrap_or(false) {
-                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    shared.counts.dropped.fetch_add(1, Ordering::Relaxed);
                     bail!("the server ended a stream early");
                 }
             }
@@ -655,23 +764,26 @@ fn handle(shared: &Shared, seen: &mut Seen, data: &str, messages: u64) {
         Some(Payload::Bench { seq, sent_ns }) if seq < messages => {
             let now = payload::now_ns();
             shared.latency.record(now.saturating_sub(sent_ns));
-            shared.deliveries.fetch_add(1, Ordering::Relaxed);
-            shared.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
+            shared.counts.deliveries.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counts
+                .last_delivery_ns
+                .fetch_max(now, Ordering::Relaxed);
             let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
             if seen.bits[word] & bit == 0 {
                 seen.bits[word] |= bit;
                 seen.unique += 1;
-                shared.unique.fetch_add(1, Ordering::Relaxed);
+                shared.counts.unique.fetch_add(1, Ordering::Relaxed);
                 if seen.unique == messages {
-                    shared.complete.fetch_add(1, Ordering::Relaxed);
+                    shared.counts.complete.fetch_add(1, Ordering::Relaxed);
                 }
             } else {
-                shared.duplicated.fetch_add(1, Ordering::Relaxed);
+                shared.counts.duplicated.fetch_add(1, Ordering::Relaxed);
             }
         }
         Some(Payload::Warm) if !seen.warmed => {
             seen.warmed = true;
-            shared.warmed.fetch_add(1, Ordering::Relaxed);
+            shared.counts.warmed.fetch_add(1, Ordering::Relaxed);
         }
         // Welcome, reset, later warm-ups, or events of another run: not measured.
         _ => {}
