@@ -196,6 +196,9 @@ pub(crate) struct Options {
     only_scenario: Option<&'static str>,
     /// Runs only this server (development; results go to `target/bench/partial/`).
     only_server: Option<Server>,
+    /// Profiles each server while it delivers (`perf record`; summaries into `profiles/`
+    /// beside the results, perf's data into `target/bench/work/`).
+    perf: bool,
 }
 
 impl Options {
@@ -211,12 +214,14 @@ pub(crate) fn options(args: &[String]) -> anyhow::Result<Options> {
         pin: true,
         only_scenario: None,
         only_server: None,
+        perf: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => options.quick = true,
             "--no-pin" => options.pin = false,
+            "--perf" => options.perf = true,
             "--scenario" => {
                 let name = args.next().context("--scenario needs a name")?;
                 let known = scenarios(false);
@@ -237,7 +242,8 @@ pub(crate) fn options(args: &[String]) -> anyhow::Result<Options> {
                 );
             }
             other => bail!(
-                "bench takes --quick, --no-pin, --scenario NAME and --server NAME, not {other:?}"
+                "bench takes --quick, --no-pin, --perf, --scenario NAME and --server NAME, \
+                 not {other:?}"
             ),
         }
     }
@@ -248,6 +254,9 @@ pub(crate) fn options(args: &[String]) -> anyhow::Result<Options> {
 pub(crate) fn bench(ctx: &Ctx, options: Options) -> anyhow::Result<()> {
     let started = Instant::now();
     install_nchan(ctx)?;
+    if options.perf {
+        crate::profile::install(ctx)?;
+    }
     ctx.run(ctx.cargo().args([
         "build",
         "--profile",
@@ -268,7 +277,10 @@ pub(crate) fn bench(ctx: &Ctx, options: Options) -> anyhow::Result<()> {
             .arg(&axum_target),
     )?;
     let bins = Bins {
-        herald: ctx.root.join("target/perf/server"),
+        // Another build of Herald may be measured in its place (say, the commit before a
+        // change, for a before/after profile).
+        herald: std::env::var_os("HERALD_BENCH_BIN")
+            .map_or_else(|| ctx.root.join("target/perf/server"), PathBuf::from),
         loadgen: ctx.root.join("target/perf/loadgen"),
         axum: axum_target.join("release/baseline-axum"),
         nchan_conf: std::fs::read_to_string(ctx.root.join("bench/nchan/nginx.conf"))
@@ -284,6 +296,9 @@ pub(crate) fn bench(ctx: &Ctx, options: Options) -> anyhow::Result<()> {
     let work = ctx.root.join("target/bench/work");
     std::fs::create_dir_all(&out)?;
     std::fs::create_dir_all(&work)?;
+    if options.perf {
+        std::fs::create_dir_all(out.join("profiles"))?;
+    }
     let machine = machine_facts(ctx, options);
 
     let rounds = if options.quick || options.partial() {
@@ -313,7 +328,7 @@ pub(crate) fn bench(ctx: &Ctx, options: Options) -> anyhow::Result<()> {
                     scenario.name,
                     server.name()
                 );
-                let metrics = run_one(&bins, &work, server, scenario, options, round)
+                let metrics = run_one(&bins, &work, &out, server, scenario, options, round)
                     .with_context(|| format!("{} on {}", scenario.name, server.name()))?;
                 runs.push(Run {
                     round,
@@ -332,6 +347,12 @@ pub(crate) fn bench(ctx: &Ctx, options: Options) -> anyhow::Result<()> {
         "cargo xtask bench"
     };
     let mut command = command.to_owned();
+    if let Some(bin) = std::env::var_os("HERALD_BENCH_BIN") {
+        command = format!("HERALD_BENCH_BIN={} {command}", bin.to_string_lossy());
+    }
+    if options.perf {
+        command.push_str(" --perf");
+    }
     if !options.pin {
         command.push_str(" --no-pin");
     }
@@ -463,6 +484,7 @@ impl Drop for Running {
 fn run_one(
     bins: &Bins,
     work: &Path,
+    out: &Path,
     server: Server,
     scenario: &Scenario,
     options: Options,
@@ -490,7 +512,23 @@ fn run_one(
             }
         })
     };
-    let result = run_loadgen(bins, server, scenario, addr, options, &pids);
+    // perf's data stays in the work directory; only its summary joins the results.
+    let profile = options.perf.then(|| {
+        work.join(format!(
+            "{}-{}-{round}.perf.data",
+            scenario.name,
+            server.name()
+        ))
+    });
+    let result = run_loadgen(
+        bins,
+        server,
+        scenario,
+        addr,
+        options,
+        &pids,
+        profile.as_deref(),
+    );
     done.store(true, Ordering::Relaxed);
     let _ = sampler.join();
     let cpu_total = (cpu_ticks(&pids) - cpu_before) / TICKS_PER_SECOND;
@@ -520,6 +558,15 @@ fn run_one(
     }
     if deliveries > 0.0 {
         metrics.insert("cpu_us_per_delivery".to_owned(), cpu * 1e6 / deliveries);
+        if let Some(data) = profile.filter(|data| data.is_file()) {
+            let title = format!("{} on {}", scenario.name, server.name());
+            let summary = out.join("profiles").join(format!(
+                "{}-{}-{round}.md",
+                scenario.name,
+                server.name()
+            ));
+            crate::profile::summarize(&data, deliveries, &title, &summary)?;
+        }
     }
     Ok(metrics)
 }
@@ -644,6 +691,7 @@ fn run_loadgen(
     addr: SocketAddr,
     options: Options,
     pids: &[u32],
+    profile: Option<&Path>,
 ) -> anyhow::Result<(BTreeMap<String, f64>, Vec<Phase>)> {
     let mut command = if options.pin {
         let mut taskset = Command::new("taskset");
@@ -671,16 +719,32 @@ fn run_loadgen(
         .context("cannot start loadgen")?;
     let stdout = child.stdout.take().context("loadgen's stdout is piped")?;
     let pids = pids.to_vec();
+    let profile = profile.map(Path::to_owned);
+    let pin = options.pin;
     let reader = std::thread::spawn(move || {
         let (mut text, mut phases) = (String::new(), Vec::new());
+        let mut recorder = None;
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             if let Some(name) = line.strip_prefix("PHASE ") {
+                let name = name.trim();
+                // The profile covers deliveries only: from the first publish to the last event.
+                if let Some(running) = recorder.take_if(|_| name == "drained")
+                    && let Err(err) = crate::profile::Recorder::stop(running)
+                {
+                    println!("    {err:#}");
+                }
                 phases.push(Phase {
-                    name: name.trim().to_owned(),
+                    name: name.to_owned(),
                     cpu_ticks: cpu_ticks(&pids),
                     rss_kb: rss_kb(&pids),
                 });
+                if let (Some(data), "publish") = (&profile, name) {
+                    match crate::profile::Recorder::start(&pids, data, pin) {
+                        Ok(running) => recorder = Some(running),
+                        Err(err) => println!("    {err:#}"),
+                    }
+                }
             } else {
                 text.push_str(&line);
                 text.push('\n');
