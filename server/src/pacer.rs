@@ -106,3 +106,59 @@ impl Future for Pacer {
         Poll::Pending
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Registers with the pacer on its first poll; done when woken, noting when.
+    struct Waiter {
+        not_before: Instant,
+        registered: bool,
+        woken_at: Rc<Cell<Option<Instant>>>,
+    }
+
+    impl Future for Waiter {
+        type Output = ();
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.registered {
+                self.woken_at.set(Some(Instant::now()));
+                return Poll::Ready(());
+            }
+            assert!(wait(self.not_before, cx.waker()), "on a worker thread");
+            self.registered = true;
+            Poll::Pending
+        }
+    }
+
+    #[actix_web::test]
+    async fn every_waiting_stream_is_let_go_and_none_before_its_time() {
+        let start = Instant::now();
+        let mut waiters = Vec::new();
+        // More than a batch at each of three moments, registered in time order as streams do.
+        for step in 0..3u32 {
+            for _ in 0..BATCH + 5 {
+                let woken_at = Rc::new(Cell::new(None));
+                let not_before = start + Duration::from_millis(20) * step;
+                let task = actix_web::rt::spawn(Waiter {
+                    not_before,
+                    registered: false,
+                    woken_at: Rc::clone(&woken_at),
+                });
+                waiters.push((not_before, woken_at, task));
+            }
+        }
+        for (not_before, woken_at, task) in waiters {
+            tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .expect("let go")
+                .unwrap();
+            let woken_at = woken_at.get().unwrap();
+            assert!(woken_at >= not_before, "woken before its time");
+        }
+    }
+}

@@ -222,7 +222,7 @@ mod tests {
 
     use super::*;
 
-    /// Counts its wake-ups.
+    /// A waker that counts its wake-ups.
     #[derive(Default)]
     struct Counter(AtomicUsize);
 
@@ -232,26 +232,56 @@ mod tests {
         }
     }
 
+    /// A receiver under test with the waker it registers.
+    struct Probe {
+        counter: Arc<Counter>,
+        waker: Waker,
+        receiver: Receiver,
+        taken: VecDeque<Bytes>,
+    }
+
+    impl Probe {
+        fn new(receiver: Receiver) -> Self {
+            let counter = Arc::new(Counter::default());
+            let waker = Waker::from(Arc::clone(&counter));
+            Self {
+                counter,
+                waker,
+                receiver,
+                taken: VecDeque::new(),
+            }
+        }
+
+        fn wakes(&self) -> usize {
+            self.counter.0.load(Ordering::SeqCst)
+        }
+
+        /// Polls the queue into a fresh buffer; what was taken before is let go.
+        fn take(&mut self) -> Poll<Taken> {
+            self.taken.clear();
+            let cx = Context::from_waker(&self.waker);
+            self.receiver.poll_take(&cx, &mut self.taken)
+        }
+
+        fn pace(&self) {
+            self.receiver.pace(&Context::from_waker(&self.waker));
+        }
+    }
+
     fn frame(text: &'static str) -> Bytes {
         Bytes::from_static(text.as_bytes())
     }
 
     #[test]
     fn frames_come_out_in_order_and_wake_a_waiting_receiver_once() {
-        let counter = Arc::new(Counter::default());
-        let waker = Waker::from(Arc::clone(&counter));
-        let cx = Context::from_waker(&waker);
         let (sender, receiver) = queue(8);
-        let mut taken = VecDeque::new();
-        assert_eq!(receiver.poll_take(&cx, &mut taken), Poll::Pending);
+        let mut probe = Probe::new(receiver);
+        assert_eq!(probe.take(), Poll::Pending);
         sender.try_send(frame("a")).unwrap();
         sender.try_send(frame("b")).unwrap();
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "one wake for a burst");
-        assert_eq!(
-            receiver.poll_take(&cx, &mut taken),
-            Poll::Ready(Taken::Frames)
-        );
-        assert_eq!(taken, [frame("a"), frame("b")]);
+        assert_eq!(probe.wakes(), 1, "one wake for a burst");
+        assert_eq!(probe.take(), Poll::Ready(Taken::Frames));
+        assert_eq!(probe.taken, [frame("a"), frame("b")]);
     }
 
     #[test]
@@ -266,54 +296,49 @@ mod tests {
 
     #[test]
     fn the_queue_closes_with_its_last_sender_after_the_frames_are_taken() {
-        let counter = Arc::new(Counter::default());
-        let waker = Waker::from(Arc::clone(&counter));
-        let cx = Context::from_waker(&waker);
         let (sender, receiver) = queue(4);
+        let mut probe = Probe::new(receiver);
         let second = sender.clone();
         sender.try_send(frame("a")).unwrap();
         drop(sender);
-        let mut taken = VecDeque::new();
-        assert_eq!(
-            receiver.poll_take(&cx, &mut taken),
-            Poll::Ready(Taken::Frames)
-        );
-        taken.clear();
-        assert_eq!(receiver.poll_take(&cx, &mut taken), Poll::Pending);
+        assert_eq!(probe.take(), Poll::Ready(Taken::Frames));
+        assert_eq!(probe.take(), Poll::Pending);
         drop(second);
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "closing wakes");
-        assert_eq!(
-            receiver.poll_take(&cx, &mut taken),
-            Poll::Ready(Taken::Closed)
-        );
+        assert_eq!(probe.wakes(), 1, "closing wakes");
+        assert_eq!(probe.take(), Poll::Ready(Taken::Closed));
     }
 
     #[test]
     fn a_pacing_receiver_is_woken_only_when_the_backlog_is_urgent() {
-        let counter = Arc::new(Counter::default());
-        let waker = Waker::from(Arc::clone(&counter));
-        let cx = Context::from_waker(&waker);
         let (sender, receiver) = queue(4);
-        receiver.pace(&cx);
+        let mut probe = Probe::new(receiver);
+        probe.pace();
         sender.try_send(frame("a")).unwrap();
-        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
-        assert!(!receiver.is_urgent());
+        assert_eq!(probe.wakes(), 0);
+        assert!(!probe.receiver.is_urgent());
         sender.try_send(frame("b")).unwrap();
-        assert_eq!(
-            counter.0.load(Ordering::SeqCst),
-            1,
-            "half the bound is urgent"
-        );
-        assert!(receiver.is_urgent());
+        assert_eq!(probe.wakes(), 1, "half the bound is urgent");
+        assert!(probe.receiver.is_urgent());
         // Taking and finding nothing more ends pacing: the next frame wakes at once.
-        let mut taken = VecDeque::new();
-        assert_eq!(
-            receiver.poll_take(&cx, &mut taken),
-            Poll::Ready(Taken::Frames)
-        );
-        taken.clear();
-        assert_eq!(receiver.poll_take(&cx, &mut taken), Poll::Pending);
+        assert_eq!(probe.take(), Poll::Ready(Taken::Frames));
+        assert_eq!(probe.take(), Poll::Pending);
         sender.try_send(frame("c")).unwrap();
-        assert_eq!(counter.0.load(Ordering::SeqCst), 2);
+        assert_eq!(probe.wakes(), 2);
+    }
+
+    #[test]
+    fn has_frames_registers_a_sparse_receiver_for_the_next_frame() {
+        let (sender, receiver) = queue(4);
+        let probe = Probe::new(receiver);
+        probe.pace();
+        let cx = Context::from_waker(&probe.waker);
+        assert!(!probe.receiver.has_frames(&cx));
+        sender.try_send(frame("a")).unwrap();
+        assert_eq!(
+            probe.wakes(),
+            1,
+            "not pacing any more: the first frame wakes"
+        );
+        assert!(probe.receiver.has_frames(&cx));
     }
 }
