@@ -28,10 +28,13 @@ pub async fn run(hub: Arc<Hub>, shutdown: CancellationToken) {
         }
         let tick = CurrentTime { time: Utc::now() };
         let data = tick.to_data();
-        hub.publish(&Publication::new(
+        // Refused only while every topic place is taken: this tick is then skipped.
+        if let Err(err) = hub.publish(&Publication::new(
             &[shared::topic::CLOCK],
             Some(&name),
             &data,
-        ));
+        )) {
+            tracing::debug!(%err, "clock tick skipped");
+        }
     }
 }

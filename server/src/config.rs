@@ -69,6 +69,11 @@ pub struct Config {
     #[arg(long, env = "HERALD_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 
+    /// Topics held at once (each with its subscribers and history); publishing or subscribing
+    /// to a new topic beyond it is refused with 503 until idle topics expire.
+    #[arg(long, env = "HERALD_MAX_TOPICS", default_value_t = 10_000)]
+    pub max_topics: usize,
+
     /// Events a subscriber may have pending; a subscriber that falls further behind is cut and
     /// catches up from history when it reconnects.
     #[arg(long, env = "HERALD_CLIENT_BUFFER", default_value_t = 256)]
@@ -148,6 +153,9 @@ impl Config {
     /// # Errors
     /// One line saying which flag is wrong and what would do.
     pub fn validate(&self) -> Result<(), String> {
+        if self.max_topics == 0 {
+            return Err("--max-topics must be at least 1".to_owned());
+        }
         if self.client_buffer == 0 {
             return Err("--client-buffer must be at least 1".to_owned());
         }

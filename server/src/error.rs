@@ -6,6 +6,8 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use shared::payload::ErrorBody;
 
+use crate::hub::HubError;
+
 /// Everything a request can be refused for.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -44,6 +46,9 @@ pub enum ApiError {
         /// When the client may try again.
         retry_after: Duration,
     },
+    /// The hub holds all the topics it may.
+    #[error(transparent)]
+    Hub(#[from] HubError),
     /// Over the connection limit (non-browser clients).
     #[error("too many open streams; retry after {} s", retry_after.as_secs().max(1))]
     Busy {
@@ -63,7 +68,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy { .. } | Self::Hub(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod cors;
 pub mod csp;
 pub mod error;
 pub mod hub;
+pub mod janitor;
 pub mod metrics;
 pub mod pacer;
 pub mod ratelimit;
@@ -52,8 +53,10 @@ pub async fn run(
         history_age: config.history_age,
         client_buffer: config.client_buffer,
         retry: config.retry,
+        max_topics: config.max_topics,
     }));
     let clock = tokio::spawn(clock::run(Arc::clone(&hub), draining.clone()));
+    let janitor = tokio::spawn(janitor::run(Arc::clone(&hub), draining.clone()));
     let draining_hub = Arc::clone(&hub);
     let counted_hub = Arc::clone(&hub);
 
@@ -119,5 +122,6 @@ pub async fn run(
     });
     let served = server.await;
     clock.abort();
+    janitor.abort();
     served
 }

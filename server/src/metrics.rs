@@ -82,9 +82,9 @@ impl Stats {
         self.slow_cut.load(Relaxed)
     }
 
-    /// The Prometheus text exposition of every counter, plus the history size given.
+    /// The Prometheus text exposition of every counter, plus the hub gauges given.
     #[must_use]
-    pub fn render(&self, history_events: usize) -> String {
+    pub fn render(&self, history_events: usize, topics: usize) -> String {
         let rows = [
             (
                 "herald_subscribers",
@@ -141,6 +141,10 @@ impl Stats {
         let _ = writeln!(
             out,
             "# HELP herald_history_events Events held for replay.\n# TYPE herald_history_events gauge\nherald_history_events {history_events}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP herald_topics Topics held (with subscribers or history).\n# TYPE herald_topics gauge\nherald_topics {topics}"
         );
         out
     }

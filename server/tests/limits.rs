@@ -180,3 +180,40 @@ async fn dropped_clients_are_released_while_idle() {
     server.wait_for_metric("herald_subscribers", 0).await;
     server.wait_for_metric("herald_connections", 0).await;
 }
+
+#[tokio::test]
+async fn topics_beyond_the_limit_are_refused_with_a_reason() {
+    // The clock's own topic takes one of the three places.
+    let server = TestServer::start(&["--publish-token", TOKEN, "--max-topics", "3"]);
+    server.wait_for_metric("herald_topics", 1).await;
+    let mut publisher = Publisher::connect(server.addr, Some(TOKEN)).await;
+    publisher.publish("first", "1").await;
+    publisher.publish("second", "2").await;
+    let refused = publisher
+        .post("application/json", r#"{"topic":"third","data":"3"}"#)
+        .await;
+    assert_eq!(refused.head.status(), 503);
+    assert!(
+        refused.json()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("too many topics (3)"),
+        "{}",
+        refused.body_text()
+    );
+    let refused = request(server.addr, "GET", "/events?topic=third", &[], "").await;
+    assert_eq!(refused.head.status(), 503);
+    // A browser is asked to come back later instead: any other status ends an EventSource.
+    let browser = request(
+        server.addr,
+        "GET",
+        "/events?topic=third",
+        &[("Accept", "text/event-stream")],
+        "",
+    )
+    .await;
+    assert_eq!(browser.head.status(), 200);
+    assert_eq!(browser.body_text(), "retry: 10000\n\n");
+    // Known topics still work.
+    publisher.publish("first", "again").await;
+}

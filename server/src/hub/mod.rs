@@ -33,6 +33,21 @@ pub struct HubConfig {
     pub client_buffer: usize,
     /// The reconnection delay suggested to browsers.
     pub retry: Duration,
+    /// Topics held at once (with subscribers or history); a new one beyond it is refused.
+    pub max_topics: usize,
+}
+
+/// Why the hub refused a publish or a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    /// Every place for a topic is taken by topics with subscribers or live history.
+    #[error(
+        "too many topics ({max}); a topic is forgotten once nobody listens and its history expires"
+    )]
+    TooManyTopics {
+        /// The configured limit.
+        max: usize,
+    },
 }
 
 /// The in-memory hub of one node.
@@ -197,7 +212,11 @@ impl Hub {
 
     /// Publishes one event (to each of its topics, but once to a subscriber of several) and
     /// returns its id; a repeated idempotency key returns the first event's id instead.
-    pub fn publish(&self, publication: &Publication<'_>) -> u64 {
+    ///
+    /// # Errors
+    /// [`HubError::TooManyTopics`] when a topic it names is new and there is no room for it;
+    /// nothing is published then.
+    pub fn publish(&self, publication: &Publication<'_>) -> Result<u64, HubError> {
         let now = Instant::now();
         let mut state = self.lock();
         if let Some(key) = publication.key {
@@ -206,9 +225,10 @@ impl Hub {
                 .iter()
                 .find_map(|name| state.topics.get(*name)?.find_key(key));
             if let Some(id) = earlier {
-                return id;
+                return Ok(id);
             }
         }
+        state.make_room(publication.topics.iter().copied(), &self.config, now)?;
         state.last_id += 1;
         let id = state.last_id;
         let stored = Stored {
@@ -243,18 +263,22 @@ impl Hub {
         }
         self.stats.published(delivered, cut.len());
         self.stats.set_subscribers(state.subscriptions.len());
-        id
+        Ok(id)
     }
 
     /// Subscribes to `topics`, resuming after `last_event_id` when given.
+    ///
+    /// # Errors
+    /// [`HubError::TooManyTopics`] when a topic it names is new and there is no room for it.
     pub fn subscribe(
         self: &Arc<Self>,
         topics: &[String],
         last_event_id: Option<&str>,
-    ) -> Subscription {
+    ) -> Result<Subscription, HubError> {
         let now = Instant::now();
         let (sender, receiver) = queue::queue(self.config.client_buffer);
         let mut state = self.lock();
+        state.make_room(topics.iter().map(String::as_str), &self.config, now)?;
         let names: Box<[Arc<str>]> = topics.iter().map(|name| state.topic_key(name)).collect();
         for name in &names {
             state
@@ -319,14 +343,27 @@ impl Hub {
         self.stats.set_subscribers(state.subscriptions.len());
         drop(state);
 
-        Subscription {
+        Ok(Subscription {
             prelude: Bytes::from(prelude),
             receiver,
             guard: SubscriberGuard {
                 hub: Arc::clone(self),
                 id,
             },
-        }
+        })
+    }
+
+    /// Drops expired history everywhere and forgets topics left with neither history nor
+    /// subscribers (run periodically, so that idle topics do not wait to be touched).
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        self.lock().sweep(&self.config, now);
+    }
+
+    /// Topics held now.
+    #[must_use]
+    pub fn topic_count(&self) -> usize {
+        self.lock().topics.len()
     }
 
     /// Ends every stream (each sends its `retry:` hint and closes) and registers no new ones:
@@ -390,5 +427,108 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Expires history in every topic and forgets the topics left unused.
+    fn sweep(&mut self, config: &HubConfig, now: Instant) {
+        let mut forgotten_through = self.forgotten_through;
+        self.topics.retain(|_, topic| {
+            topic.evict(config.history_len, config.history_age, now);
+            if topic.is_unused() {
+                forgotten_through = forgotten_through.max(topic.evicted_through);
+                return false;
+            }
+            true
+        });
+        self.forgotten_through = forgotten_through;
+    }
+
+    /// Makes sure the topics named can all be held: when some are new and the limit is
+    /// reached, sweeps first, and refuses if that was not enough.
+    fn make_room<'n>(
+        &mut self,
+        names: impl Iterator<Item = &'n str> + Clone,
+        config: &HubConfig,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        // Even if every name were new there would be room: the usual case, checked cheaply.
+        if self.topics.len() + names.clone().count() <= config.max_topics {
+            return Ok(());
+        }
+        let new = |state: &Self| {
+            let mut new: Vec<&str> = names
+                .clone()
+                .filter(|name| !state.topics.contains_key(*name))
+                .collect();
+            new.sort_unstable();
+            new.dedup();
+            new.len()
+        };
+        if self.topics.len() + new(self) <= config.max_topics {
+            return Ok(());
+        }
+        self.sweep(config, now);
+        if self.topics.len() + new(self) <= config.max_topics {
+            return Ok(());
+        }
+        Err(HubError::TooManyTopics {
+            max: config.max_topics,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Waker};
+
+    use super::*;
+
+    fn hub(max_topics: usize, history_age: Duration) -> Arc<Hub> {
+        Arc::new(Hub::new(HubConfig {
+            history_len: 10,
+            history_age,
+            client_buffer: 8,
+            retry: Duration::from_secs(2),
+            max_topics,
+        }))
+    }
+
+    fn publish(hub: &Hub, topics: &[&str]) -> Result<u64, HubError> {
+        hub.publish(&Publication::new(topics, None, "x"))
+    }
+
+    #[test]
+    fn a_new_topic_beyond_the_limit_is_refused_and_nothing_is_published() {
+        let hub = hub(2, Duration::from_secs(3600));
+        let subscription = hub.subscribe(&["a".to_owned()], None).unwrap();
+        publish(&hub, &["b"]).unwrap();
+        assert_eq!(
+            publish(&hub, &["c"]),
+            Err(HubError::TooManyTopics { max: 2 })
+        );
+        // Together with a topic that has room, the event still goes nowhere.
+        assert!(publish(&hub, &["a", "c"]).is_err());
+        let cx = Context::from_waker(Waker::noop());
+        assert!(!subscription.receiver.has_frames(&cx));
+        assert!(hub.subscribe(&["d".to_owned()], None).is_err());
+        // Known topics need no room.
+        publish(&hub, &["a", "b"]).unwrap();
+        assert!(subscription.receiver.has_frames(&cx));
+        assert_eq!(hub.topic_count(), 2);
+    }
+
+    #[test]
+    fn topics_whose_history_expired_make_room_and_sweeps_forget_them() {
+        let hub = hub(2, Duration::from_millis(1));
+        publish(&hub, &["a"]).unwrap();
+        publish(&hub, &["b"]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        // Full, but both topics only hold expired history: the publish sweeps them away.
+        publish(&hub, &["c"]).unwrap();
+        assert_eq!(hub.topic_count(), 1);
+        std::thread::sleep(Duration::from_millis(20));
+        hub.sweep();
+        assert_eq!(hub.topic_count(), 0);
+        assert_eq!(hub.history_events(), 0);
     }
 }

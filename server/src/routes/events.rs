@@ -44,14 +44,20 @@ pub async fn events(req: HttpRequest, app: web::Data<AppState>) -> Result<HttpRe
         .or(query_last_id)
         .filter(|id| !id.is_empty() && id.len() <= MAX_LAST_EVENT_ID);
 
+    let busy = || ApiError::Busy {
+        retry_after: BUSY_BACKOFF,
+    };
     if app.shutdown.is_cancelled() {
         // Draining: send browsers elsewhere (or back later) the same way as when full.
-        return over_limit(&req);
+        return over_limit(&req, busy());
     }
     let Some(permit) = ConnectionPermit::try_acquire(&app.hub, app.max_connections) else {
-        return over_limit(&req);
+        return over_limit(&req, busy());
     };
-    let subscription = app.hub.subscribe(&topics, last_event_id.as_deref());
+    let subscription = match app.hub.subscribe(&topics, last_event_id.as_deref()) {
+        Ok(subscription) => subscription,
+        Err(err) => return over_limit(&req, err.into()),
+    };
     let stream = EventStream::new(subscription, permit, &app.hub, app.timing);
     Ok(stream_response().streaming(stream))
 }
@@ -69,16 +75,16 @@ fn stream_response() -> actix_web::HttpResponseBuilder {
     response
 }
 
-fn over_limit(req: &HttpRequest) -> Result<HttpResponse, ApiError> {
+/// A full server's answer: `refusal` for most clients; for a browser's `EventSource` (which
+/// gives up for good on any status but 200) a 200 that asks it to come back later.
+fn over_limit(req: &HttpRequest, refusal: ApiError) -> Result<HttpResponse, ApiError> {
     let wants_stream = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|accept| accept.contains(CONTENT_TYPE));
     if !wants_stream {
-        return Err(ApiError::Busy {
-            retry_after: BUSY_BACKOFF,
-        });
+        return Err(refusal);
     }
     let mut body = Vec::new();
     shared::wire::encode_retry(

@@ -25,5 +25,9 @@ pub async fn readyz(app: web::Data<AppState>) -> HttpResponse {
 pub async fn metrics(app: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))
-        .body(app.hub.stats().render(app.hub.history_events()))
+        .body(
+            app.hub
+                .stats()
+                .render(app.hub.history_events(), app.hub.topic_count()),
+        )
 }

@@ -80,7 +80,7 @@ pub async fn publish(
         data: &incoming.data,
         retry: incoming.retry,
         key: key.as_ref().map(EventId::as_str),
-    });
+    })?;
     Ok(HttpResponse::Ok().json(PublishResponse { id: id.to_string() }))
 }
 
