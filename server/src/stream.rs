@@ -151,9 +151,9 @@ impl EventStream {
                 return true;
             }
             if self.receiver.has_frames(cx) {
-                // The first frame of a sparse stream's interval: wait for the pacer now.
-                self.join_pacer(until, cx);
-                return true;
+                // The first frame of a sparse stream's interval: wait for the pacer now, or,
+                // with no pacer on this thread, write it at once.
+                return self.join_pacer(until, cx);
             }
             // Nothing but the heartbeat timer may wake a sparse stream now, so it must be
             // registered; if it has fired, the heartbeat logic below re-arms it.
@@ -176,18 +176,21 @@ impl EventStream {
         self.paced_until = Some(until);
         self.in_pacer = false;
         if self.dense {
-            self.join_pacer(until, cx);
+            // Without a pacer on this thread the stream simply writes unpaced.
+            let _ = self.join_pacer(until, cx);
         }
     }
 
-    fn join_pacer(&mut self, until: Instant, cx: &Context<'_>) {
+    /// Queues the stream at the pacer until `until`; `false` (and no pacing) where this thread
+    /// has no pacer.
+    fn join_pacer(&mut self, until: Instant, cx: &Context<'_>) -> bool {
         if pacer::wait(until, cx.waker()) {
             self.in_pacer = true;
             self.receiver.pace(cx);
-        } else {
-            // No pacer on this thread: write unpaced.
-            self.paced_until = None;
+            return true;
         }
+        self.paced_until = None;
+        false
     }
 
     /// The taken frames as one chunk (up to [`MAX_CHUNK`]); the rest stays taken.
@@ -257,5 +260,50 @@ impl Stream for EventStream {
             return Poll::Ready(Some(Ok(this.heartbeat_frame.clone())));
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::{FutureExt as _, StreamExt as _};
+
+    use super::*;
+    use crate::hub::{HubConfig, Publication};
+
+    /// Off an actix worker there is no pacer: a stream must still write every event.
+    #[tokio::test]
+    async fn without_a_pacer_every_event_is_written_unpaced() {
+        let hub = Arc::new(Hub::new(HubConfig {
+            history_len: 10,
+            history_age: Duration::from_secs(60),
+            client_buffer: 8,
+            retry: Duration::from_secs(2),
+            max_topics: 10,
+        }));
+        let subscription = hub.subscribe(&["t".to_owned()], None).unwrap();
+        let permit = ConnectionPermit::try_acquire(&hub, 10).unwrap();
+        let timing = Timing {
+            heartbeat: Duration::from_secs(60),
+            pace: Duration::from_secs(60),
+        };
+        let mut stream = EventStream::new(subscription, permit, &hub, timing);
+        // Each chunk must be ready at once: a stream that returned `Pending` here would have
+        // left no waker behind, and waited for its heartbeat.
+        let mut next = || {
+            stream
+                .next()
+                .now_or_never()
+                .expect("a chunk at once, not a wait for the pace")
+                .unwrap()
+                .unwrap()
+        };
+        next(); // the prelude
+        for data in ["one", "two", "three"] {
+            hub.publish(&Publication::new(&["t"], None, data)).unwrap();
+            let chunk = next();
+            assert!(chunk.ends_with(format!("data: {data}\n\n").as_bytes()));
+        }
     }
 }
