@@ -16,7 +16,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::histogram::Snapshot;
-use crate::run::{self, Config, Counts, CountsSnapshot, Shared};
+use crate::run::{self, Config, Counts, CountsSnapshot, Field, Shared};
 
 /// How often a helper reports its counters.
 const STATUS_EVERY: Duration = Duration::from_millis(50);
@@ -66,7 +66,7 @@ impl Fleet {
     }
 
     /// A counter summed over the helpers, as they last reported it.
-    pub(crate) fn total(&self, field: fn(&Counts) -> &std::sync::atomic::AtomicU64) -> u64 {
+    pub(crate) fn total(&self, field: Field) -> u64 {
         self.helpers
             .iter()
             .map(|helper| field(&helper.status).load(Ordering::Relaxed))

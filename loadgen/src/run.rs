@@ -306,7 +306,7 @@ impl Counts {
 }
 
 /// Which counter of [`Counts`] to read.
-type Field = fn(&Counts) -> &AtomicU64;
+pub(crate) type Field = fn(&Counts) -> &AtomicU64;
 
 impl Shared {
     pub(crate) fn new(config: Config, fleet: Fleet) -> Self {

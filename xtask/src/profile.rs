@@ -148,37 +148,9 @@ fn parse_report(text: &str) -> Option<(f64, Vec<Row>)> {
 fn short(symbol: &str) -> String {
     let mut out = symbol.replace("{{closure}}", "{closure}");
     while let Some(as_at) = out.find(" as ") {
-        // The `<` that opens this qualified path: the nearest one before ` as ` at depth 0.
-        let mut depth = 0usize;
-        let open = out[..as_at]
-            .char_indices()
-            .rev()
-            .find_map(|(at, c)| match c {
-                '>' => {
-                    depth += 1;
-                    None
-                }
-                '<' if depth == 0 => Some(at),
-                '<' => {
-                    depth -= 1;
-                    None
-                }
-                _ => None,
-            });
-        // And the `>` that closes it.
-        let mut depth = 0usize;
-        let close = out[as_at..].char_indices().find_map(|(at, c)| match c {
-            '<' => {
-                depth += 1;
-                None
-            }
-            '>' if depth == 0 => Some(as_at + at),
-            '>' => {
-                depth -= 1;
-                None
-            }
-            _ => None,
-        });
+        // The `<` that opens this qualified path, and the `>` that closes it.
+        let open = unmatched(out[..as_at].char_indices().rev(), '>', '<');
+        let close = unmatched(out[as_at..].char_indices(), '<', '>').map(|at| as_at + at);
         let (Some(open), Some(close)) = (open, close) else {
             break;
         };
@@ -190,6 +162,26 @@ fn short(symbol: &str) -> String {
         );
     }
     out.chars().take(90).collect()
+}
+
+/// The position of the first `target` not paired with an earlier `nested`, walking `chars`.
+fn unmatched(
+    chars: impl Iterator<Item = (usize, char)>,
+    nested: char,
+    target: char,
+) -> Option<usize> {
+    let mut depth = 0usize;
+    for (at, c) in chars {
+        if c == nested {
+            depth += 1;
+        } else if c == target {
+            if depth == 0 {
+                return Some(at);
+            }
+            depth -= 1;
+        }
+    }
+    None
 }
 
 /// Writes the top costs per delivered event of `data` as Markdown into `out`.

@@ -455,20 +455,20 @@ impl State {
         if self.topics.len() + names.clone().count() <= config.max_topics {
             return Ok(());
         }
-        let new = |state: &Self| {
+        let fits = |state: &Self| {
             let mut new: Vec<&str> = names
                 .clone()
                 .filter(|name| !state.topics.contains_key(*name))
                 .collect();
             new.sort_unstable();
             new.dedup();
-            new.len()
+            state.topics.len() + new.len() <= config.max_topics
         };
-        if self.topics.len() + new(self) <= config.max_topics {
+        if fits(self) {
             return Ok(());
         }
         self.sweep(config, now);
-        if self.topics.len() + new(self) <= config.max_topics {
+        if fits(self) {
             return Ok(());
         }
         Err(HubError::TooManyTopics {

@@ -166,13 +166,12 @@ impl Receiver {
         if inner.closed {
             return Poll::Ready(Taken::Closed);
         }
-        inner.pacing = false;
-        register(&mut inner.waker, cx);
+        watch(&mut inner, cx);
         Poll::Pending
     }
 
     /// Starts pacing: sends stop waking `cx` until the backlog is urgent or the queue closes.
-    /// The stream comes back on its own timer and calls [`Receiver::poll_take`].
+    /// The worker's pacer brings the stream back, which then calls [`Receiver::poll_take`].
     pub fn pace(&self, cx: &Context<'_>) {
         let mut inner = self.shared.lock();
         inner.pacing = true;
@@ -185,8 +184,7 @@ impl Receiver {
         if !inner.frames.is_empty() || inner.closed {
             return true;
         }
-        inner.pacing = false;
-        register(&mut inner.waker, cx);
+        watch(&mut inner, cx);
         false
     }
 
@@ -206,6 +204,12 @@ impl Drop for Receiver {
         inner.frames = VecDeque::new();
         inner.waker = None;
     }
+}
+
+/// Ends pacing and has the next frame (or the queue closing) wake `cx`.
+fn watch(inner: &mut Inner, cx: &Context<'_>) {
+    inner.pacing = false;
+    register(&mut inner.waker, cx);
 }
 
 fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
