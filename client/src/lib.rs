@@ -24,7 +24,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use web_sys::Element;
 
 use crate::picker::Picker;
-use crate::state::{AppEvent, AppState, Payload, Publish};
+use crate::state::{AppEvent, PageState, Payload, Publish};
 use crate::subscription::Subscription;
 use crate::view::View;
 
@@ -32,7 +32,7 @@ use crate::view::View;
 #[derive(Debug)]
 pub struct App {
     /// A `RefCell` because event handlers share the app; borrows never outlive `handle`.
-    state: RefCell<AppState>,
+    state: RefCell<PageState>,
     view: View,
 }
 
@@ -43,7 +43,7 @@ impl App {
     /// When the first render fails.
     pub fn new(view: View) -> Result<Rc<Self>, JsValue> {
         let app = Self {
-            state: RefCell::new(AppState::new()),
+            state: RefCell::new(PageState::new()),
             view,
         };
         app.view.render(&app.state.borrow())?;
@@ -73,7 +73,7 @@ impl App {
 
     /// A copy of the current state (for tests and for features that read it).
     #[must_use]
-    pub fn state(&self) -> AppState {
+    pub fn state(&self) -> PageState {
         self.state.borrow().clone()
     }
 

@@ -5,10 +5,11 @@
 //! `view` turns this state into DOM and `decode` produces the [`AppEvent`]s that drive it.
 
 use std::collections::VecDeque;
-use std::fmt;
 
 use chrono::Timelike;
 use shared::payload::CurrentTime;
+use shared::topic_name::MAX_TOPICS;
+use shared::{TopicError, TopicName};
 
 /// How many received events the log keeps.
 ///
@@ -16,52 +17,6 @@ use shared::payload::CurrentTime;
 /// enough to see what just happened, while keeping every render cheap and memory flat on a page
 /// left open for days.
 pub const LOG_CAPACITY: usize = 100;
-
-/// Longest topic name, in bytes: the server's limit (`server/src/topics.rs`), checked here too so
-/// a bad name is refused in the picker instead of by a stream that fails for good.
-pub const MAX_TOPIC_LEN: usize = 256;
-/// Most topics one stream may subscribe to: again the server's limit, for the same reason.
-pub const MAX_TOPICS: usize = 64;
-
-/// Why a topic name typed into the picker was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TopicError {
-    /// Empty (or only whitespace).
-    Empty,
-    /// Longer than [`MAX_TOPIC_LEN`] bytes.
-    TooLong,
-    /// Contains a control character (a newline, say), which no SSE field or URL should carry.
-    Control,
-    /// Choosing it would pass [`MAX_TOPICS`].
-    TooMany,
-}
-
-impl fmt::Display for TopicError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Empty => f.write_str("type a topic name first"),
-            Self::TooLong => write!(f, "a topic name is at most {MAX_TOPIC_LEN} bytes"),
-            Self::Control => f.write_str("a topic name cannot contain control characters"),
-            Self::TooMany => write!(f, "at most {MAX_TOPICS} topics at once"),
-        }
-    }
-}
-
-/// Checks a topic name by the server's rules: 1–[`MAX_TOPIC_LEN`] bytes, no control characters.
-///
-/// # Errors
-/// The first rule `name` breaks.
-pub fn validate_topic(name: &str) -> Result<(), TopicError> {
-    if name.is_empty() {
-        Err(TopicError::Empty)
-    } else if name.len() > MAX_TOPIC_LEN {
-        Err(TopicError::TooLong)
-    } else if name.chars().any(char::is_control) {
-        Err(TopicError::Control)
-    } else {
-        Ok(())
-    }
-}
 
 /// One topic the picker offers, and whether it is chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +130,7 @@ pub enum AppEvent {
 
 /// The whole client state.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppState {
+pub struct PageState {
     connection: Connection,
     clock: Option<CurrentTime>,
     /// Newest first, at most [`LOG_CAPACITY`] long: pushing to the front and truncating the back
@@ -189,7 +144,7 @@ pub struct AppState {
     publish: Publish,
 }
 
-impl Default for AppState {
+impl Default for PageState {
     fn default() -> Self {
         Self {
             connection: Connection::default(),
@@ -209,7 +164,7 @@ impl Default for AppState {
     }
 }
 
-impl AppState {
+impl PageState {
     /// A state for a page that has just started connecting, to the default topics.
     #[must_use]
     pub fn new() -> Self {
@@ -254,7 +209,7 @@ impl AppState {
     /// accidental, and would make a topic nobody publishes to.
     fn add_topic(&mut self, name: &str) -> Result<(), TopicError> {
         let name = name.trim();
-        validate_topic(name)?;
+        TopicName::new(name)?;
         match self.topics.iter().position(|choice| choice.name == name) {
             Some(index) if self.topics[index].chosen => {}
             _ if self.topics().count() >= MAX_TOPICS => return Err(TopicError::TooMany),
@@ -379,7 +334,7 @@ mod tests {
 
     #[test]
     fn starts_connecting_with_an_empty_clock_and_log() {
-        let state = AppState::new();
+        let state = PageState::new();
         assert_eq!(state.connection(), Connection::Connecting);
         assert_eq!(state.connection().label(), "connecting");
         assert_eq!(state.clock_text(), "--:--:-- UTC");
@@ -388,7 +343,7 @@ mod tests {
 
     #[test]
     fn follows_open_error_and_close() {
-        let mut state = AppState::new();
+        let mut state = PageState::new();
         state.apply(AppEvent::Opened);
         assert_eq!(state.connection().label(), "open");
         state.apply(AppEvent::Failed { closed: false });
@@ -405,7 +360,7 @@ mod tests {
 
     #[test]
     fn an_event_after_an_error_means_open_again() {
-        let mut state = AppState::new();
+        let mut state = PageState::new();
         state.apply(AppEvent::Failed { closed: false });
         state.apply(text("1", "hi"));
         assert_eq!(state.connection(), Connection::Open);
@@ -413,7 +368,7 @@ mod tests {
 
     #[test]
     fn ticks_set_the_clock_and_other_events_leave_it() {
-        let mut state = AppState::new();
+        let mut state = PageState::new();
         state.apply(tick(1_700_000_000));
         assert_eq!(state.clock_text(), "22:13:20 UTC");
         state.apply(tick(1_700_000_001));
@@ -429,13 +384,13 @@ mod tests {
         assert_eq!(state.log().len(), 4);
     }
 
-    fn chosen(state: &AppState) -> Vec<&str> {
+    fn chosen(state: &PageState) -> Vec<&str> {
         state.topics().collect()
     }
 
     #[test]
     fn starts_with_the_default_topics_chosen() {
-        let state = AppState::new();
+        let state = PageState::new();
         assert_eq!(chosen(&state), shared::topic::DEFAULTS);
         assert_eq!(state.topics_text(), "clock, messages");
         assert_eq!(state.topic_error(), None);
@@ -444,7 +399,7 @@ mod tests {
 
     #[test]
     fn checkboxes_choose_and_unchoose_offered_topics_only() {
-        let mut state = AppState::new();
+        let mut state = PageState::new();
         let toggle = |topic: &str, chosen| AppEvent::TopicChosen {
             topic: topic.to_owned(),
             chosen,
@@ -465,7 +420,7 @@ mod tests {
 
     #[test]
     fn added_topics_are_trimmed_offered_and_chosen_once() {
-        let mut state = AppState::new();
+        let mut state = PageState::new();
         state.apply(AppEvent::TopicAdded("  news/uk ".to_owned()));
         assert_eq!(state.topic_error(), None);
         assert_eq!(chosen(&state), ["clock", "messages", "news/uk"]);
@@ -483,7 +438,7 @@ mod tests {
 
     #[test]
     fn bad_topic_names_are_refused_with_a_reason_until_a_good_one() {
-        let mut state = AppState::new();
+        let mut state = PageState::new();
         for (bad, want) in [
             ("", TopicError::Empty),
             ("   ", TopicError::Empty),
@@ -497,33 +452,25 @@ mod tests {
                 "{bad:?}"
             );
         }
-        state.apply(AppEvent::TopicAdded("x".repeat(MAX_TOPIC_LEN + 1)));
+        state.apply(AppEvent::TopicAdded(
+            "x".repeat(shared::topic_name::MAX_TOPIC_LEN + 1),
+        ));
         assert_eq!(
             state.topic_error(),
             Some(TopicError::TooLong.to_string().as_str())
         );
         assert_eq!(state.topic_choices().len(), 2);
         // Exactly the limit is fine, counted in bytes: 128 two-byte characters.
-        state.apply(AppEvent::TopicAdded("é".repeat(MAX_TOPIC_LEN / 2)));
+        state.apply(AppEvent::TopicAdded(
+            "é".repeat(shared::topic_name::MAX_TOPIC_LEN / 2),
+        ));
         assert_eq!(state.topic_error(), None);
         assert_eq!(state.topic_choices().len(), 3);
     }
 
     #[test]
-    fn validate_topic_follows_the_server_rules() {
-        assert_eq!(validate_topic("clock"), Ok(()));
-        assert_eq!(validate_topic(&"x".repeat(MAX_TOPIC_LEN)), Ok(()));
-        assert_eq!(validate_topic(""), Err(TopicError::Empty));
-        assert_eq!(validate_topic("a\u{7f}"), Err(TopicError::Control));
-        assert_eq!(
-            validate_topic(&"x".repeat(MAX_TOPIC_LEN + 1)),
-            Err(TopicError::TooLong)
-        );
-    }
-
-    #[test]
     fn no_more_than_the_servers_topic_limit() {
-        let mut state = AppState::new();
+        let mut state = PageState::new();
         for i in 0..MAX_TOPICS - 2 {
             state.apply(AppEvent::TopicAdded(format!("t{i}")));
         }
@@ -547,7 +494,7 @@ mod tests {
 
     #[test]
     fn publish_status_follows_send_success_and_failure() {
-        let mut state = AppState::new();
+        let mut state = PageState::new();
         state.apply(AppEvent::PublishSending);
         assert_eq!(state.publish(), &Publish::Sending);
         state.apply(AppEvent::PublishFailed("rate limited".to_owned()));
@@ -559,7 +506,7 @@ mod tests {
 
     #[test]
     fn log_is_newest_first_and_bounded() {
-        let mut state = AppState::new();
+        let mut state = PageState::new();
         for i in 0..LOG_CAPACITY + 5 {
             state.apply(text(&i.to_string(), "x"));
         }

@@ -115,7 +115,7 @@ impl SubscriptionBuilder {
             subscription
                 .source
                 .add_event_listener_with_callback(&event_type, closure.as_ref().unchecked_ref())?;
-            subscription.listeners.push(Listener {
+            subscription.listeners.push(AddedListener {
                 event_type,
                 closure,
             });
@@ -132,12 +132,12 @@ impl SubscriptionBuilder {
 #[derive(Debug)]
 pub struct Subscription {
     source: EventSource,
-    listeners: Vec<Listener>,
+    listeners: Vec<AddedListener>,
 }
 
 /// One added listener: what `removeEventListener` needs, and the closure JS calls into.
 #[derive(Debug)]
-struct Listener {
+struct AddedListener {
     event_type: String,
     closure: Closure<dyn FnMut(Event)>,
 }
@@ -161,7 +161,7 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        for Listener {
+        for AddedListener {
             event_type,
             closure,
         } in &self.listeners

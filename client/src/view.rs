@@ -1,4 +1,4 @@
-//! Renders an [`AppState`] into the DOM: `#state`, `#topics`, `#clock`, the `#log` list, the
+//! Renders a [`PageState`] into the DOM: `#state`, `#topics`, `#clock`, the `#log` list, the
 //! topic picker and the publish form.
 //!
 //! The view only writes state into the DOM; it never reads the DOM back into the state, so the
@@ -9,7 +9,7 @@
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element, HtmlButtonElement, HtmlInputElement};
 
-use crate::state::{AppState, Payload, Publish, Received};
+use crate::state::{PageState, Payload, Publish, Received};
 
 /// Id of the element whose text is the connection state.
 pub const STATE_ID: &str = "state";
@@ -153,7 +153,7 @@ impl View {
     ///
     /// # Errors
     /// When the DOM refuses to create or append an element.
-    pub fn render(&self, state: &AppState) -> Result<(), JsValue> {
+    pub fn render(&self, state: &PageState) -> Result<(), JsValue> {
         set_text(&self.state, state.connection().label());
         self.state
             .set_attribute("data-state", state.connection().label())?;
@@ -184,7 +184,7 @@ impl View {
     }
 
     /// One checkbox per offered topic, ticked when chosen, and the picker's error.
-    fn render_picker(&self, state: &AppState) -> Result<(), JsValue> {
+    fn render_picker(&self, state: &PageState) -> Result<(), JsValue> {
         set_text(&self.topic_error, state.topic_error().unwrap_or_default());
         let found = self.topic_list.query_selector_all("input[type=checkbox]")?;
         let mut boxes: Vec<HtmlInputElement> = (0..found.length())

@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use shared::TopicName;
+
 use crate::error::ApiError;
 
 /// Topics only the server itself publishes to.
@@ -45,9 +47,12 @@ impl PublishPolicy {
     pub fn authorize(
         &self,
         authorization: Option<&str>,
-        topics: &[&str],
+        topics: &[TopicName],
     ) -> Result<Access, ApiError> {
-        if let Some(reserved) = topics.iter().find(|topic| RESERVED_TOPICS.contains(topic)) {
+        if let Some(reserved) = topics
+            .iter()
+            .find(|topic| RESERVED_TOPICS.contains(&topic.as_str()))
+        {
             return Err(ApiError::Forbidden(format!(
                 "topic {reserved:?} is published by the server only"
             )));
@@ -59,7 +64,10 @@ impl PublishPolicy {
             }
             return Err(ApiError::Unauthorized);
         }
-        if topics.iter().all(|topic| self.open_topics.contains(*topic)) {
+        if topics
+            .iter()
+            .all(|topic| self.open_topics.contains(topic.as_str()))
+        {
             Ok(Access::Open)
         } else {
             Err(ApiError::Unauthorized)
@@ -82,6 +90,10 @@ fn same_secret(known: &str, presented: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn t(names: &[&str]) -> Vec<TopicName> {
+        TopicName::list(names).unwrap()
+    }
+
     fn policy() -> PublishPolicy {
         PublishPolicy::new(&["s3cret".into()], &["messages".into()])
     }
@@ -90,24 +102,27 @@ mod tests {
     fn tokens_open_topics_and_reserved_topics() {
         let policy = policy();
         assert_eq!(
-            policy.authorize(Some("Bearer s3cret"), &["a"]).unwrap(),
+            policy.authorize(Some("Bearer s3cret"), &t(&["a"])).unwrap(),
             Access::Token
         );
-        assert_eq!(policy.authorize(None, &["messages"]).unwrap(), Access::Open);
+        assert_eq!(
+            policy.authorize(None, &t(&["messages"])).unwrap(),
+            Access::Open
+        );
         assert!(matches!(
-            policy.authorize(None, &["a"]),
+            policy.authorize(None, &t(&["a"])),
             Err(ApiError::Unauthorized)
         ));
         assert!(matches!(
-            policy.authorize(None, &["messages", "a"]),
+            policy.authorize(None, &t(&["messages", "a"])),
             Err(ApiError::Unauthorized)
         ));
         assert!(matches!(
-            policy.authorize(Some("Bearer s3cre"), &["messages"]),
+            policy.authorize(Some("Bearer s3cre"), &t(&["messages"])),
             Err(ApiError::Unauthorized)
         ));
         assert!(matches!(
-            policy.authorize(Some("Bearer s3cret"), &["clock"]),
+            policy.authorize(Some("Bearer s3cret"), &t(&["clock"])),
             Err(ApiError::Forbidden(_))
         ));
     }
@@ -115,6 +130,6 @@ mod tests {
     #[test]
     fn empty_tokens_are_never_accepted() {
         let policy = PublishPolicy::new(&[String::new()], &[]);
-        assert!(policy.authorize(Some("Bearer "), &["a"]).is_err());
+        assert!(policy.authorize(Some("Bearer "), &t(&["a"])).is_err());
     }
 }

@@ -5,19 +5,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use shared::TopicName;
 use shared::payload::CurrentTime;
 use shared::wire::EventName;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{Hub, Publication};
+use crate::hub::Hub;
+use crate::hub::log::NewEvent;
+use crate::metrics::Stats;
 
 /// The seed's period: one tick a second.
 pub const PERIOD: Duration = Duration::from_secs(1);
 
 /// Publishes a tick every [`PERIOD`] until `shutdown` is cancelled.
-pub async fn run(hub: Arc<Hub>, shutdown: CancellationToken) {
+pub async fn run(hub: Arc<Hub>, stats: Arc<Stats>, shutdown: CancellationToken) {
     let name = EventName::new(shared::event::CURRENT_TIME).expect("a constant, valid event name");
+    let topic = [TopicName::new(shared::topic::CLOCK).expect("a constant, valid topic name")];
     let mut ticks = tokio::time::interval(PERIOD);
     // After a stall, carry on from now rather than firing a burst of stale ticks.
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -29,12 +33,9 @@ pub async fn run(hub: Arc<Hub>, shutdown: CancellationToken) {
         let tick = CurrentTime { time: Utc::now() };
         let data = tick.to_data();
         // Refused only while every topic place is taken: this tick is then skipped.
-        if let Err(err) = hub.publish(&Publication::new(
-            &[shared::topic::CLOCK],
-            Some(&name),
-            &data,
-        )) {
-            tracing::debug!(%err, "clock tick skipped");
+        match hub.publish(&NewEvent::new(&topic, Some(&name), &data)) {
+            Ok(_) => stats.published(),
+            Err(err) => tracing::debug!(%err, "clock tick skipped"),
         }
     }
 }

@@ -56,9 +56,15 @@ pub struct Config {
     #[arg(long, env = "HERALD_PACE", default_value = "5ms", value_parser = parse_duration)]
     pub pace: Duration,
 
-    /// Events kept per topic for replay after a reconnect.
-    #[arg(long, env = "HERALD_HISTORY", default_value_t = 1000)]
+    /// Events kept per topic. History is also every subscriber's queue: a subscriber is cut
+    /// (and told `reset` when it reconnects) only once it is this many events behind, so it is
+    /// also how long a burst a reader may lag through.
+    #[arg(long, env = "HERALD_HISTORY", default_value_t = 10_000)]
     pub history: usize,
+
+    /// Bytes of encoded events kept over all topics; past it, the oldest events go first.
+    #[arg(long, env = "HERALD_HISTORY_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub history_bytes: usize,
 
     /// How long an event stays replayable.
     #[arg(long, env = "HERALD_HISTORY_AGE", default_value = "1h", value_parser = parse_duration)]
@@ -74,8 +80,8 @@ pub struct Config {
     #[arg(long, env = "HERALD_MAX_TOPICS", default_value_t = 10_000)]
     pub max_topics: usize,
 
-    /// Events a subscriber may have pending; a subscriber that falls further behind is cut and
-    /// catches up from history when it reconnects.
+    /// Events gathered into one write to a subscriber at most (a write also stops at 16 KiB,
+    /// past its first event); a subscriber further behind gets the rest in the next writes.
     #[arg(long, env = "HERALD_CLIENT_BUFFER", default_value_t = 256)]
     pub client_buffer: usize,
 
@@ -156,6 +162,9 @@ impl Config {
         if self.max_topics == 0 {
             return Err("--max-topics must be at least 1".to_owned());
         }
+        if self.history == 0 {
+            return Err("--history must be at least 1".to_owned());
+        }
         if self.client_buffer == 0 {
             return Err("--client-buffer must be at least 1".to_owned());
         }
@@ -191,7 +200,7 @@ impl Config {
             }
         }
         for topic in &self.open_topics {
-            crate::topics::validate(topic)
+            shared::TopicName::new(topic)
                 .map_err(|err| format!("--open-topics {topic:?}: {err}"))?;
         }
         Ok(())
@@ -208,7 +217,7 @@ mod tests {
         assert_eq!(config.bind, "127.0.0.1:3000".parse().unwrap());
         assert_eq!(config.heartbeat, Duration::from_secs(15));
         assert_eq!(config.pace, Duration::from_millis(5));
-        assert_eq!(config.history, 1000);
+        assert_eq!(config.history, 10_000);
         assert_eq!(config.history_age, Duration::from_secs(3600));
         assert_eq!(config.open_topics, ["messages"]);
         assert_eq!(config.max_body, 65_536);

@@ -6,7 +6,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use shared::payload::ErrorBody;
 
-use crate::hub::HubError;
+use crate::hub::log::LogError;
 
 /// Everything a request can be refused for.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +48,7 @@ pub enum ApiError {
     },
     /// The hub holds all the topics it may.
     #[error(transparent)]
-    Hub(#[from] HubError),
+    Hub(#[from] LogError),
     /// Over the connection limit (non-browser clients).
     #[error("too many open streams; retry after {} s", retry_after.as_secs().max(1))]
     Busy {

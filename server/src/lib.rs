@@ -12,6 +12,7 @@ pub mod hub;
 pub mod janitor;
 pub mod metrics;
 pub mod pacer;
+pub mod pacing;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
@@ -30,8 +31,10 @@ use actix_web::{App, HttpServer, web};
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
-use hub::{Hub, HubConfig};
-use state::AppState;
+use hub::Hub;
+use hub::memory::{LogLimits, MemoryLog};
+use metrics::Stats;
+use state::ServerState;
 
 /// Pending connections the kernel may queue while workers accept: room for a reconnect storm.
 const ACCEPT_BACKLOG: u32 = 4096;
@@ -48,20 +51,30 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     let draining = CancellationToken::new();
-    let hub = Arc::new(Hub::new(HubConfig {
+    let log = MemoryLog::new(LogLimits {
         history_len: config.history,
         history_age: config.history_age,
-        client_buffer: config.client_buffer,
-        retry: config.retry,
+        history_bytes: config.history_bytes,
         max_topics: config.max_topics,
-    }));
-    let clock = tokio::spawn(clock::run(Arc::clone(&hub), draining.clone()));
-    let janitor = tokio::spawn(janitor::run(Arc::clone(&hub), draining.clone()));
+    });
+    let hub = Arc::new(Hub::new(Arc::new(log), config.client_buffer, config.retry));
+    let stats = Arc::new(Stats::default());
+    let clock = tokio::spawn(clock::run(
+        Arc::clone(&hub),
+        Arc::clone(&stats),
+        draining.clone(),
+    ));
+    let janitor = tokio::spawn(janitor::run(
+        Arc::clone(&hub),
+        Arc::clone(&stats),
+        draining.clone(),
+    ));
     let draining_hub = Arc::clone(&hub);
-    let counted_hub = Arc::clone(&hub);
+    let counted = Arc::clone(&stats);
 
-    let state = web::Data::new(AppState {
+    let state = web::Data::new(ServerState {
         hub,
+        stats,
         timing: stream::Timing {
             heartbeat: config.heartbeat,
             pace: config.pace,
@@ -102,7 +115,7 @@ pub async fn run(
             .default_service(fn_service(routes::not_found))
     })
     .on_connect(move |_, extensions| {
-        extensions.insert(metrics::TcpConnectionGuard::new(Arc::clone(&counted_hub)));
+        extensions.insert(metrics::TcpConnectionGuard::new(&counted));
     })
     .backlog(ACCEPT_BACKLOG)
     .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))

@@ -1,12 +1,16 @@
-//! The hub's counters and their Prometheus text rendering (`GET /metrics`).
+//! The server's counters and their Prometheus text rendering (`GET /metrics`). The hub knows
+//! nothing of them: streams, routes and the janitor count what they do, and the hub's own
+//! gauges (subscribers, topics, history) are read from it when rendering.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::hub::log::Census;
 
 /// Counters and gauges, updated lock-free on the hot paths.
 #[derive(Debug, Default)]
 pub struct Stats {
-    subscribers: AtomicU64,
     connections: AtomicU64,
     published: AtomicU64,
     deliveries: AtomicU64,
@@ -18,32 +22,39 @@ pub struct Stats {
 /// Counts one open TCP connection for as long as it lives: actix keeps it in the connection's
 /// extensions, which are dropped when the connection's task ends.
 #[derive(Debug)]
-pub struct TcpConnectionGuard(std::sync::Arc<crate::hub::Hub>);
+pub struct TcpConnectionGuard(Arc<Stats>);
 
 impl TcpConnectionGuard {
     /// Counts a connection that has just been accepted.
     #[must_use]
-    pub fn new(hub: std::sync::Arc<crate::hub::Hub>) -> Self {
-        hub.stats().tcp_open.fetch_add(1, Relaxed);
-        Self(hub)
+    pub fn new(stats: &Arc<Stats>) -> Self {
+        stats.tcp_open.fetch_add(1, Relaxed);
+        Self(Arc::clone(stats))
     }
 }
 
 impl Drop for TcpConnectionGuard {
     fn drop(&mut self) {
-        self.0.stats().tcp_open.fetch_sub(1, Relaxed);
+        self.0.tcp_open.fetch_sub(1, Relaxed);
     }
 }
 
 impl Stats {
-    pub(crate) fn set_subscribers(&self, count: usize) {
-        self.subscribers.store(count as u64, Relaxed);
+    /// One event published.
+    pub fn published(&self) {
+        self.published.fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn published(&self, deliveries: u64, cut: usize) {
-        self.published.fetch_add(1, Relaxed);
-        self.deliveries.fetch_add(deliveries, Relaxed);
-        self.slow_cut.fetch_add(cut as u64, Relaxed);
+    /// `events` written to one subscriber.
+    pub fn delivered(&self, events: usize) {
+        if events > 0 {
+            self.deliveries.fetch_add(events as u64, Relaxed);
+        }
+    }
+
+    /// `count` subscribers ended because history no longer held their next event.
+    pub fn cut_behind(&self, count: usize) {
+        self.slow_cut.fetch_add(count as u64, Relaxed);
     }
 
     /// Counts one more open stream unless `max` are open already; `false` means over the limit.
@@ -64,34 +75,22 @@ impl Stats {
         self.connections.fetch_sub(1, Relaxed);
     }
 
-    /// Subscribers registered in the hub.
-    #[must_use]
-    pub fn subscribers(&self) -> u64 {
-        self.subscribers.load(Relaxed)
-    }
-
     /// Event streams open now.
     #[must_use]
     pub fn connections(&self) -> u64 {
         self.connections.load(Relaxed)
     }
 
-    /// Subscribers cut for falling behind their buffer, since start.
+    /// Subscribers cut for falling out of history, since start.
     #[must_use]
     pub fn slow_cut(&self) -> u64 {
         self.slow_cut.load(Relaxed)
     }
 
-    /// The Prometheus text exposition of every counter, plus the hub gauges given.
+    /// The Prometheus text exposition of every counter, plus the hub's gauges given.
     #[must_use]
-    pub fn render(&self, history_events: usize, topics: usize) -> String {
+    pub fn render(&self, subscribers: usize, census: Census) -> String {
         let rows = [
-            (
-                "herald_subscribers",
-                "gauge",
-                "Subscribers registered in the hub.",
-                &self.subscribers,
-            ),
             (
                 "herald_connections",
                 "gauge",
@@ -107,13 +106,13 @@ impl Stats {
             (
                 "herald_deliveries_total",
                 "counter",
-                "Events queued to subscribers.",
+                "Events written to subscribers.",
                 &self.deliveries,
             ),
             (
                 "herald_slow_clients_cut_total",
                 "counter",
-                "Subscribers cut for a full buffer.",
+                "Subscribers cut because history no longer held their next event.",
                 &self.slow_cut,
             ),
             (
@@ -138,14 +137,34 @@ impl Stats {
                 value.load(Relaxed)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP herald_history_events Events held for replay.\n# TYPE herald_history_events gauge\nherald_history_events {history_events}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP herald_topics Topics held (with subscribers or history).\n# TYPE herald_topics gauge\nherald_topics {topics}"
-        );
+        let gauges = [
+            (
+                "herald_subscribers",
+                "Subscribers registered in the hub.",
+                subscribers,
+            ),
+            (
+                "herald_history_events",
+                "Events held for replay (once per topic).",
+                census.events,
+            ),
+            (
+                "herald_history_bytes",
+                "Bytes of encoded events held for replay.",
+                census.bytes,
+            ),
+            (
+                "herald_topics",
+                "Topics held (with subscribers or history).",
+                census.topics,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
         out
     }
 }

@@ -6,14 +6,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::PublishPolicy;
 use crate::hub::Hub;
+use crate::metrics::Stats;
 use crate::ratelimit::RateLimiter;
 use crate::stream::Timing;
 
 /// Shared application state, one per server (handed to actix as `web::Data`).
 #[derive(Debug)]
-pub struct AppState {
+pub struct ServerState {
     /// The hub every stream and publish goes through.
     pub hub: Arc<Hub>,
+    /// What the server counts, for `/metrics`.
+    pub stats: Arc<Stats>,
     /// When streams write: heartbeats, pacing.
     pub timing: Timing,
     /// Open streams allowed at once.

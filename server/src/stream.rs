@@ -1,14 +1,11 @@
-//! The body of one SSE response: the hub's prelude, then live frames coalesced into as few
-//! chunks as are ready, paced under load, heartbeats while idle, and an end when the hub closes
-//! its queue.
+//! The body of one SSE response: the prelude, then what lies past the subscriber's position in
+//! its topics' logs, one bounded write at a time, paced under load, heartbeats while idle, and
+//! an end (with a `retry:` hint) when the hub ends it.
 //!
-//! Pacing: a write costs the kernel about the same whether it carries one event or twenty, so
-//! a stream that has just written does not write again for `pace`; whatever arrives meanwhile
-//! goes out in one chunk when the worker's [`pacer`] lets the stream go (or at once when the
-//! backlog reaches half the queue's bound). Streams whose events come further apart than `pace`
-//! are never delayed.
+//! When to write is [`crate::pacing`]'s decision; this module only carries it out: reading,
+//! listing on the topics to be woken by the next publish, or queueing at the worker's
+//! [`pacer`].
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,36 +16,31 @@ use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
 
-use crate::hub::queue::{Receiver, Taken};
-use crate::hub::{Hub, SubscriberGuard, Subscription};
+use crate::hub::subscriber::{End, Next, Subscriber};
+use crate::hub::{Hub, Subscribed};
+use crate::metrics::Stats;
 use crate::pacer;
-
-/// The most bytes gathered into one chunk from a backlog; past it the rest waits for the next
-/// poll, so one chunk never holds a whole backlog of large events in a second copy.
-const MAX_CHUNK: usize = 64 * 1024;
-/// Capacity of the taken-frames buffer kept between writes; a larger one, left by a rare big
-/// backlog, is given back so that idle streams stay small.
-const KEPT_CAPACITY: usize = 64;
+use crate::pacing::{Pacing, Step};
 
 /// A counted open stream; dropping it frees its place under the connection limit.
 #[derive(Debug)]
 pub struct ConnectionPermit {
-    hub: Arc<Hub>,
+    stats: Arc<Stats>,
 }
 
 impl ConnectionPermit {
     /// Takes a place under `max` open streams, or `None` when all are taken.
     #[must_use]
-    pub fn try_acquire(hub: &Arc<Hub>, max: usize) -> Option<Self> {
-        hub.stats().try_open_connection(max).then(|| Self {
-            hub: Arc::clone(hub),
+    pub fn try_acquire(stats: &Arc<Stats>, max: usize) -> Option<Self> {
+        stats.try_open_connection(max).then(|| Self {
+            stats: Arc::clone(stats),
         })
     }
 }
 
 impl Drop for ConnectionPermit {
     fn drop(&mut self) {
-        self.hub.stats().close_connection();
+        self.stats.close_connection();
     }
 }
 
@@ -65,62 +57,46 @@ pub struct Timing {
 #[derive(Debug)]
 pub struct EventStream {
     prelude: Option<Bytes>,
-    receiver: Receiver,
-    /// Frames taken from the queue and not yet written.
-    taken: VecDeque<Bytes>,
+    subscriber: Subscriber,
+    pacing: Pacing,
     /// Fires at the earliest moment a heartbeat could be due. Traffic does not touch it (a
-    /// timer reset per event costs a timer-wheel update per delivery); when it fires, it checks
+    /// timer reset per write costs a timer-wheel update per write); when it fires, it checks
     /// `last_traffic` and either sends the heartbeat or re-arms for the true deadline.
     heartbeat: Pin<Box<Sleep>>,
-    timing: Timing,
+    heartbeat_every: Duration,
     last_traffic: Instant,
-    /// Set after a write: until then, new frames wait (unless urgent), and the worker's
-    /// [`pacer`] wakes the stream when it is its turn.
-    paced_until: Option<Instant>,
-    /// Whether this pacing interval is in the pacer's queue. A stream whose last interval
-    /// ended with frames waiting joins at once (more are surely coming); otherwise only when a
-    /// frame arrives within the interval, so sparse streams cost no wake-up per write.
-    in_pacer: bool,
-    /// The last write ended a pacing interval that had frames waiting: traffic is dense.
-    dense: bool,
+    stats: Arc<Stats>,
     retry_frame: Bytes,
     heartbeat_frame: Bytes,
     done: bool,
-    // Dropped with the stream, when the client goes away: unregister, then free the place.
-    _guard: SubscriberGuard,
+    // Dropped with the stream, when the client goes away: frees the place.
     _permit: ConnectionPermit,
 }
 
 impl EventStream {
-    /// Streams `subscription` until the client leaves or the hub closes its queue (it fell
-    /// behind, or the server is draining).
+    /// Streams `subscription` until the client leaves or the hub ends it (it fell out of
+    /// history, or the server is draining).
     #[must_use]
     pub fn new(
-        subscription: Subscription,
+        subscription: Subscribed,
         permit: ConnectionPermit,
         hub: &Hub,
+        stats: Arc<Stats>,
         timing: Timing,
     ) -> Self {
         Self {
             prelude: Some(subscription.prelude),
-            receiver: subscription.receiver,
-            taken: VecDeque::new(),
+            subscriber: subscription.subscriber,
+            pacing: Pacing::new(timing.pace),
             heartbeat: Box::pin(tokio::time::sleep(timing.heartbeat)),
-            timing,
+            heartbeat_every: timing.heartbeat,
             last_traffic: Instant::now(),
-            paced_until: None,
-            in_pacer: false,
-            dense: false,
+            stats,
             retry_frame: hub.retry_frame(),
             heartbeat_frame: hub.heartbeat_frame(),
             done: false,
-            _guard: subscription.guard,
             _permit: permit,
         }
-    }
-
-    fn traffic(&mut self) {
-        self.last_traffic = Instant::now();
     }
 
     /// Whether a heartbeat is due now; if not, re-arms the timer for when it will be.
@@ -129,7 +105,7 @@ impl EventStream {
             if self.heartbeat.as_mut().poll(cx).is_pending() {
                 return false;
             }
-            let due = self.last_traffic + self.timing.heartbeat;
+            let due = self.last_traffic + self.heartbeat_every;
             if Instant::now() >= due {
                 return true;
             }
@@ -139,82 +115,45 @@ impl EventStream {
         }
     }
 
-    /// Whether the stream is still waiting out its pacing interval: the pacer wakes it when
-    /// the interval is over, or the queue when its backlog turns urgent first.
-    fn still_pacing(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(until) = self.paced_until else {
-            self.dense = false;
-            return false;
-        };
-        if Instant::now() < until && !self.receiver.is_urgent() {
-            if self.in_pacer {
-                return true;
+    /// The last frame: when to come back.
+    fn end(&mut self, why: End, first: bool) -> Bytes {
+        if first && why == End::Behind {
+            self.stats.cut_behind(1);
+        }
+        self.done = true;
+        self.retry_frame.clone()
+    }
+
+    /// A chunk read: counted, then pacing decides when the next may follow.
+    fn wrote(&mut self, bytes: Bytes, events: usize, cut_short: bool, cx: &Context<'_>) -> Bytes {
+        self.stats.delivered(events);
+        self.last_traffic = Instant::now();
+        if let Some(until) = self.pacing.wrote(self.last_traffic.into_std(), cut_short)
+            && !pacer::wait(Instant::from_std(until), cx.waker())
+        {
+            self.pacing.no_pacer();
+        }
+        bytes
+    }
+
+    /// Reads and, when there is nothing, lists the stream on its topics and reads once more
+    /// (a publish between the two then still wakes it). `None`: wait.
+    fn read(&mut self, cx: &Context<'_>) -> Option<Bytes> {
+        let mut listed = false;
+        loop {
+            match self.subscriber.read() {
+                Next::Chunk {
+                    bytes,
+                    events,
+                    cut_short,
+                } => return Some(self.wrote(bytes, events, cut_short, cx)),
+                Next::End { why, first } => return Some(self.end(why, first)),
+                Next::Nothing if listed => return None,
+                Next::Nothing => {
+                    self.subscriber.listen(cx.waker());
+                    listed = true;
+                }
             }
-            if self.receiver.has_frames(cx) {
-                // The first frame of a sparse stream's interval: wait for the pacer now, or,
-                // with no pacer on this thread, write it at once.
-                return self.join_pacer(until, cx);
-            }
-            // Nothing but the heartbeat timer may wake a sparse stream now, so it must be
-            // registered; if it has fired, the heartbeat logic below re-arms it.
-            if self.heartbeat.as_mut().poll(cx).is_pending() {
-                return true;
-            }
-        }
-        self.paced_until = None;
-        self.in_pacer = false;
-        self.dense = true;
-        false
-    }
-
-    /// After a write: hold the next one back for `pace`.
-    fn start_pacing(&mut self, cx: &Context<'_>) {
-        if self.timing.pace.is_zero() {
-            return;
-        }
-        let until = self.last_traffic + self.timing.pace;
-        self.paced_until = Some(until);
-        self.in_pacer = false;
-        if self.dense {
-            // Without a pacer on this thread the stream simply writes unpaced.
-            let _ = self.join_pacer(until, cx);
-        }
-    }
-
-    /// Queues the stream at the pacer until `until`; `false` (and no pacing) where this thread
-    /// has no pacer.
-    fn join_pacer(&mut self, until: Instant, cx: &Context<'_>) -> bool {
-        if pacer::wait(until, cx.waker()) {
-            self.in_pacer = true;
-            self.receiver.pace(cx);
-            return true;
-        }
-        self.paced_until = None;
-        false
-    }
-
-    /// The taken frames as one chunk (up to [`MAX_CHUNK`]); the rest stays taken.
-    fn chunk(&mut self) -> Bytes {
-        if self.taken.len() == 1 {
-            let only = self.taken.pop_front().unwrap_or_default();
-            self.trim();
-            return only;
-        }
-        let wanted: usize = self.taken.iter().map(Bytes::len).sum();
-        let mut chunk = BytesMut::with_capacity(wanted.min(MAX_CHUNK));
-        while chunk.len() < MAX_CHUNK {
-            let Some(frame) = self.taken.pop_front() else {
-                break;
-            };
-            chunk.extend_from_slice(&frame);
-        }
-        self.trim();
-        chunk.freeze()
-    }
-
-    fn trim(&mut self) {
-        if self.taken.is_empty() && self.taken.capacity() > KEPT_CAPACITY {
-            self.taken = VecDeque::new();
         }
     }
 }
@@ -228,34 +167,51 @@ impl Stream for EventStream {
             return Poll::Ready(None);
         }
         if let Some(prelude) = this.prelude.take() {
-            this.traffic();
-            return Poll::Ready(Some(Ok(prelude)));
+            // The prelude goes out with the first read (the start of a replay, or the welcome)
+            // in one chunk: a new stream is one write.
+            this.last_traffic = Instant::now();
+            let first = match this.subscriber.read() {
+                Next::Chunk { bytes, events, .. } => {
+                    this.stats.delivered(events);
+                    bytes
+                }
+                Next::End { why, first } => this.end(why, first),
+                Next::Nothing => Bytes::new(),
+            };
+            let mut chunk = BytesMut::with_capacity(prelude.len() + first.len());
+            chunk.extend_from_slice(&prelude);
+            chunk.extend_from_slice(&first);
+            return Poll::Ready(Some(Ok(chunk.freeze())));
         }
-        if !this.taken.is_empty() {
-            // The rest of a backlog larger than one chunk.
-            return Poll::Ready(Some(Ok(this.chunk())));
+        if let Some(why) = this.subscriber.ended() {
+            return Poll::Ready(Some(Ok(this.end(why, false))));
         }
-        if this.still_pacing(cx) {
-            return Poll::Pending;
-        }
-        match this.receiver.poll_take(cx, &mut this.taken) {
-            Poll::Ready(Taken::Frames) => {
-                let chunk = this.chunk();
-                this.traffic();
-                this.start_pacing(cx);
-                return Poll::Ready(Some(Ok(chunk)));
+        loop {
+            let pending = this.subscriber.pending();
+            match this.pacing.poll(std::time::Instant::now(), pending) {
+                Step::Write => match this.read(cx) {
+                    Some(chunk) => return Poll::Ready(Some(Ok(chunk))),
+                    None => break,
+                },
+                Step::WaitForEvents => {
+                    this.subscriber.listen(cx.waker());
+                    // Listed first, then looked again: nothing published in between is missed.
+                    if !this.subscriber.pending() {
+                        break;
+                    }
+                }
+                Step::JoinPacer(until) => {
+                    if pacer::wait(Instant::from_std(until), cx.waker()) {
+                        break;
+                    }
+                    this.pacing.no_pacer();
+                }
+                Step::StayPaced => break,
             }
-            Poll::Ready(Taken::Closed) => {
-                // The hub cut us (we fell behind, or the server drains): tell the browser when
-                // to come back.
-                this.done = true;
-                return Poll::Ready(Some(Ok(this.retry_frame.clone())));
-            }
-            Poll::Pending => {}
         }
         if this.poll_heartbeat(cx) {
-            this.traffic();
-            let next = this.last_traffic + this.timing.heartbeat;
+            this.last_traffic = Instant::now();
+            let next = this.last_traffic + this.heartbeat_every;
             this.heartbeat.as_mut().reset(next);
             return Poll::Ready(Some(Ok(this.heartbeat_frame.clone())));
         }
@@ -265,44 +221,57 @@ impl Stream for EventStream {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use futures_util::{FutureExt as _, StreamExt as _};
+    use shared::TopicName;
 
     use super::*;
-    use crate::hub::{HubConfig, Publication};
+    use crate::hub::log::NewEvent;
+    use crate::hub::memory::{LogLimits, MemoryLog};
 
-    /// Off an actix worker there is no pacer: a stream must still write every event.
-    #[tokio::test]
-    async fn without_a_pacer_every_event_is_written_unpaced() {
-        let hub = Arc::new(Hub::new(HubConfig {
-            history_len: 10,
+    fn hub() -> Arc<Hub> {
+        let log = MemoryLog::new(LogLimits {
+            history_len: 100,
             history_age: Duration::from_secs(60),
-            client_buffer: 8,
-            retry: Duration::from_secs(2),
+            history_bytes: usize::MAX,
             max_topics: 10,
-        }));
-        let subscription = hub.subscribe(&["t".to_owned()], None).unwrap();
-        let permit = ConnectionPermit::try_acquire(&hub, 10).unwrap();
+        });
+        Arc::new(Hub::new(Arc::new(log), 8, Duration::from_secs(2)))
+    }
+
+    fn stream(hub: &Arc<Hub>, topics: &[TopicName], pace: Duration) -> EventStream {
+        let stats = Arc::new(Stats::default());
+        let subscription = hub.subscribe(topics, None).unwrap();
+        let permit = ConnectionPermit::try_acquire(&stats, 10).unwrap();
         let timing = Timing {
             heartbeat: Duration::from_secs(60),
-            pace: Duration::from_secs(60),
+            pace,
         };
-        let mut stream = EventStream::new(subscription, permit, &hub, timing);
-        // Each chunk must be ready at once: a stream that returned `Pending` here would have
-        // left no waker behind, and waited for its heartbeat.
-        let mut next = || {
-            stream
-                .next()
-                .now_or_never()
-                .expect("a chunk at once, not a wait for the pace")
-                .unwrap()
-                .unwrap()
-        };
-        next(); // the prelude
+        EventStream::new(subscription, permit, hub, stats, timing)
+    }
+
+    fn next(stream: &mut EventStream) -> Bytes {
+        stream
+            .next()
+            .now_or_never()
+            .expect("a chunk at once, not a wait")
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Off an actix worker there is no pacer: a stream must still write every event at once.
+    #[tokio::test]
+    async fn without_a_pacer_every_event_is_written_unpaced() {
+        let hub = hub();
+        let topic = TopicName::list(["t"]).unwrap();
+        let mut stream = stream(&hub, &topic, Duration::from_secs(60));
+        let welcome = format!("data: {}\n\n", shared::names::WELCOME_TEXT);
+        assert!(
+            next(&mut stream).ends_with(welcome.as_bytes()),
+            "prelude and welcome"
+        );
         for data in ["one", "two", "three"] {
-            hub.publish(&Publication::new(&["t"], None, data)).unwrap();
-            let chunk = next();
+            hub.publish(&NewEvent::new(&topic, None, data)).unwrap();
+            let chunk = next(&mut stream);
             assert!(chunk.ends_with(format!("data: {data}\n\n").as_bytes()));
         }
     }

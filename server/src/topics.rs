@@ -1,51 +1,29 @@
-//! Topic names: what a valid one is, and how a request names the ones it wants.
+//! How a request names its topics: the rules live in [`shared::TopicName`]; here they become
+//! the server's answers (400 with the rule broken).
+
+use shared::TopicName;
 
 use crate::error::ApiError;
 
-/// Longest topic name, in bytes: long enough for URLs and paths, short enough to bound keys.
-pub const MAX_TOPIC_LEN: usize = 256;
-/// Most topics one stream may subscribe to at once.
-pub const MAX_TOPICS_PER_STREAM: usize = 64;
-
-/// Checks that `name` is 1–256 bytes without control characters.
+/// The topics named (validated, repeats dropped, at most [`shared::topic_name::MAX_TOPICS`]).
 ///
 /// # Errors
-/// [`ApiError::BadRequest`] saying what is wrong.
-pub fn validate(name: &str) -> Result<(), ApiError> {
-    if name.is_empty() || name.len() > MAX_TOPIC_LEN {
-        return Err(ApiError::BadRequest(format!(
-            "topic must be 1 to {MAX_TOPIC_LEN} bytes long"
-        )));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(
-            "topic must not contain control characters".to_owned(),
-        ));
-    }
-    Ok(())
+/// [`ApiError::BadRequest`] saying which rule a name breaks.
+pub fn named<S: AsRef<str>>(
+    names: impl IntoIterator<Item = S>,
+) -> Result<Vec<TopicName>, ApiError> {
+    TopicName::list(names).map_err(|err| ApiError::BadRequest(format!("topic: {err}")))
 }
 
-/// The topics a stream asked for (deduplicated, in first-seen order), or the defaults.
+/// The topics a stream asked for, or the defaults when it named none.
 ///
 /// # Errors
-/// When a topic is invalid or there are more than [`MAX_TOPICS_PER_STREAM`].
-pub fn requested(asked: Vec<String>) -> Result<Vec<String>, ApiError> {
+/// As [`named`].
+pub fn requested(asked: Vec<String>) -> Result<Vec<TopicName>, ApiError> {
     if asked.is_empty() {
-        return Ok(shared::topic::DEFAULTS.map(str::to_owned).to_vec());
+        return Ok(TopicName::defaults());
     }
-    let mut topics: Vec<String> = Vec::with_capacity(asked.len());
-    for name in asked {
-        validate(&name)?;
-        if !topics.contains(&name) {
-            topics.push(name);
-        }
-    }
-    if topics.len() > MAX_TOPICS_PER_STREAM {
-        return Err(ApiError::BadRequest(format!(
-            "at most {MAX_TOPICS_PER_STREAM} topics per stream"
-        )));
-    }
-    Ok(topics)
+    named(asked)
 }
 
 #[cfg(test)]
@@ -53,21 +31,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn validation() {
-        assert!(validate("clock").is_ok());
-        assert!(validate(&"x".repeat(MAX_TOPIC_LEN)).is_ok());
-        assert!(validate("").is_err());
-        assert!(validate(&"x".repeat(MAX_TOPIC_LEN + 1)).is_err());
-        assert!(validate("a\nb").is_err());
-        assert!(validate("a\u{7f}").is_err());
-    }
-
-    #[test]
-    fn defaults_and_dedup() {
-        assert_eq!(requested(vec![]).unwrap(), ["clock", "messages"]);
+    fn defaults_dedup_and_refusals() {
+        let names = |topics: Vec<TopicName>| -> Vec<String> {
+            topics.iter().map(ToString::to_string).collect()
+        };
+        assert_eq!(names(requested(vec![]).unwrap()), ["clock", "messages"]);
         assert_eq!(
-            requested(vec!["b".into(), "a".into(), "b".into()]).unwrap(),
+            names(requested(vec!["b".into(), "a".into(), "b".into()]).unwrap()),
             ["b", "a"]
+        );
+        let refused = requested(vec!["a\nb".into()]).unwrap_err();
+        assert!(
+            refused.to_string().contains("control characters"),
+            "{refused}"
         );
     }
 }

@@ -6,6 +6,8 @@
 
 pub mod names;
 pub mod payload;
+pub mod topic_name;
 pub mod wire;
 
 pub use names::{event, topic};
+pub use topic_name::{TopicError, TopicName};

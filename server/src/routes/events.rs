@@ -7,14 +7,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use shared::wire::CONTENT_TYPE;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::ServerState;
 use crate::stream::{ConnectionPermit, EventStream};
 use crate::topics;
 
 /// How long a client over the connection limit is asked to wait.
 const BUSY_BACKOFF: Duration = Duration::from_secs(10);
-/// Longest `Last-Event-ID` taken into account: ours are at most 20 digits.
-const MAX_LAST_EVENT_ID: usize = 64;
 
 /// Opens the event stream of the topics named by `?topic=` (or the defaults), resuming after
 /// `Last-Event-ID` (or `?lastEventId=`) when given.
@@ -23,7 +21,10 @@ const MAX_LAST_EVENT_ID: usize = 64;
 /// 400 for an invalid topic; 503 with `Retry-After` over the connection limit for clients that
 /// are not browsers (an `EventSource` instead gets a `200` that tells it to come back later,
 /// because any other status makes it give up for good).
-pub async fn events(req: HttpRequest, app: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn events(
+    req: HttpRequest,
+    app: web::Data<ServerState>,
+) -> Result<HttpResponse, ApiError> {
     let mut asked = Vec::new();
     let mut query_last_id = None;
     for (key, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
@@ -34,15 +35,15 @@ pub async fn events(req: HttpRequest, app: web::Data<AppState>) -> Result<HttpRe
         }
     }
     let topics = topics::requested(asked)?;
+    // The header wins: it is what the browser sends on its own reconnects. Its bytes go to the
+    // hub as they are: whatever is not an id of ours (any length, any bytes) gets `reset`.
     let header_last_id = req
         .headers()
         .get("last-event-id")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
-    // The header wins: it is what the browser sends on its own reconnects.
+        .map(|value| value.as_bytes());
     let last_event_id = header_last_id
-        .or(query_last_id)
-        .filter(|id| !id.is_empty() && id.len() <= MAX_LAST_EVENT_ID);
+        .or(query_last_id.as_deref().map(str::as_bytes))
+        .filter(|id| !id.is_empty());
 
     let busy = || ApiError::Busy {
         retry_after: BUSY_BACKOFF,
@@ -51,14 +52,20 @@ pub async fn events(req: HttpRequest, app: web::Data<AppState>) -> Result<HttpRe
         // Draining: send browsers elsewhere (or back later) the same way as when full.
         return over_limit(&req, busy());
     }
-    let Some(permit) = ConnectionPermit::try_acquire(&app.hub, app.max_connections) else {
+    let Some(permit) = ConnectionPermit::try_acquire(&app.stats, app.max_connections) else {
         return over_limit(&req, busy());
     };
-    let subscription = match app.hub.subscribe(&topics, last_event_id.as_deref()) {
+    let subscription = match app.hub.subscribe(&topics, last_event_id) {
         Ok(subscription) => subscription,
         Err(err) => return over_limit(&req, err.into()),
     };
-    let stream = EventStream::new(subscription, permit, &app.hub, app.timing);
+    let stream = EventStream::new(
+        subscription,
+        permit,
+        &app.hub,
+        std::sync::Arc::clone(&app.stats),
+        app.timing,
+    );
     Ok(stream_response().streaming(stream))
 }
 

@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
-use crate::state::AppState;
+use crate::state::ServerState;
 
 /// Liveness: the process answers.
 pub async fn healthz() -> HttpResponse {
@@ -11,7 +11,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// Readiness: false while draining for shutdown.
-pub async fn readyz(app: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(app: web::Data<ServerState>) -> HttpResponse {
     if app.shutdown.is_cancelled() {
         HttpResponse::ServiceUnavailable().json(shared::payload::ErrorBody {
             error: "draining for shutdown".to_owned(),
@@ -22,12 +22,11 @@ pub async fn readyz(app: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Prometheus text format.
-pub async fn metrics(app: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(app: web::Data<ServerState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))
         .body(
-            app.hub
-                .stats()
-                .render(app.hub.history_events(), app.hub.topic_count()),
+            app.stats
+                .render(app.hub.subscriber_count(), app.hub.census()),
         )
 }

@@ -10,8 +10,8 @@ use shared::wire::{EventId, EventName};
 
 use crate::auth::Access;
 use crate::error::ApiError;
-use crate::hub::Publication;
-use crate::state::AppState;
+use crate::hub::log::{Appended, NewEvent};
+use crate::state::ServerState;
 use crate::topics;
 
 /// Room in a body for everything around `data`: field names, other fields, JSON escapes.
@@ -35,7 +35,7 @@ struct Incoming {
 pub async fn publish(
     req: HttpRequest,
     payload: web::Payload,
-    app: web::Data<AppState>,
+    app: web::Data<ServerState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, app.max_body + BODY_OVERHEAD, app.max_body).await?;
     let incoming = parse(&req, &body)?;
@@ -47,9 +47,7 @@ pub async fn publish(
     if incoming.topics.is_empty() {
         return Err(ApiError::BadRequest("topic is required".to_owned()));
     }
-    for topic in &incoming.topics {
-        topics::validate(topic)?;
-    }
+    let topic_names = topics::named(&incoming.topics)?;
     let event = incoming
         .event
         .map(EventName::new)
@@ -61,7 +59,6 @@ pub async fn publish(
         .transpose()
         .map_err(|err| ApiError::BadRequest(err.to_string()))?;
 
-    let topic_names: Vec<&str> = incoming.topics.iter().map(String::as_str).collect();
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -74,14 +71,19 @@ pub async fn publish(
             .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     }
 
-    let id = app.hub.publish(&Publication {
+    let appended = app.hub.publish(&NewEvent {
         topics: &topic_names,
         event: event.as_ref(),
         data: &incoming.data,
         retry: incoming.retry,
         key: key.as_ref().map(EventId::as_str),
     })?;
-    Ok(HttpResponse::Ok().json(PublishResponse { id: id.to_string() }))
+    if let Appended::New(_) = appended {
+        app.stats.published();
+    }
+    Ok(HttpResponse::Ok().json(PublishResponse {
+        id: appended.id().to_string(),
+    }))
 }
 
 /// Reads the body, refusing it as soon as it passes `limit` bytes.

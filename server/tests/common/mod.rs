@@ -191,6 +191,14 @@ impl Conn {
         }
     }
 
+    /// A connection opened elsewhere (with socket options of its own).
+    pub fn from_stream(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write");
     }

@@ -1,0 +1,227 @@
+//! The seam between the hub and where events are kept: an event log with one order of ids,
+//! bounded history per topic, idempotency keys, and reads past a position.
+//!
+//! Everything above this seam (fan-out, pacing, streams) is the same code whatever fills it;
+//! [`super::memory::MemoryLog`] is the embedded implementation. A log shared by several nodes
+//! fills the same trait: ids from one cluster-wide order, topics read by id range.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use shared::TopicName;
+use shared::wire::{EventFrame, EventId, EventName};
+
+/// Why the log refused to append or to open topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LogError {
+    /// Every place for a topic is taken by topics with subscribers or live history.
+    #[error(
+        "too many topics ({max}); a topic is forgotten once nobody listens and its history expires"
+    )]
+    TooManyTopics {
+        /// The configured limit.
+        max: usize,
+    },
+}
+
+/// One event to append.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    /// Where it goes: at least one topic, no repeats.
+    pub topics: &'a [TopicName],
+    /// Its type; `message` when `None`.
+    pub event: Option<&'a EventName>,
+    /// Its data, any text (line breaks become several `data:` lines).
+    pub data: &'a str,
+    /// A reconnection time to send along, in milliseconds.
+    pub retry: Option<u64>,
+    /// The publisher's idempotency key.
+    pub key: Option<&'a str>,
+}
+
+impl<'a> NewEvent<'a> {
+    /// A plain event of type `event` to `topics`.
+    #[must_use]
+    pub fn new(topics: &'a [TopicName], event: Option<&'a EventName>, data: &'a str) -> Self {
+        Self {
+            topics,
+            event,
+            data,
+            retry: None,
+            key: None,
+        }
+    }
+
+    /// The event's frame under `id`: encoded once, shared by history and every reader.
+    #[must_use]
+    pub fn encode(&self, id: u64) -> Bytes {
+        let event_id = EventId::from_seq(id);
+        let mut frame = EventFrame::new(self.data).id(&event_id);
+        if let Some(event) = self.event {
+            frame = frame.event(event);
+        }
+        if let Some(retry) = self.retry {
+            frame = frame.retry(retry);
+        }
+        Bytes::from(frame.to_vec())
+    }
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// A new event under this id.
+    New(u64),
+    /// The key was seen on an event still in history: nothing appended, that event's id.
+    Repeated(u64),
+}
+
+impl Appended {
+    /// The id the publisher is answered with.
+    #[must_use]
+    pub fn id(self) -> u64 {
+        match self {
+            Self::New(id) | Self::Repeated(id) => id,
+        }
+    }
+}
+
+/// Where a subscriber that sent a `Last-Event-ID` starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// After this id: an id of ours that history may still cover.
+    After(u64),
+    /// Not an id this log handed out (another run's, another server's, garbage): the client
+    /// must be told it may have missed events.
+    Unknown,
+}
+
+/// How a read past a position ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Every event in the range was handed over.
+    Complete,
+    /// The budget ran out; events after this id (and up to the range's end) remain.
+    Truncated(u64),
+    /// History no longer holds every event after the position: the reader missed some.
+    Missed,
+}
+
+/// One topic's history, as readers see it.
+pub trait TopicLog: Send + Sync + fmt::Debug {
+    /// The topic's name.
+    fn name(&self) -> &TopicName;
+
+    /// The newest id appended to this topic (0 when none): a cheap check for news.
+    fn newest(&self) -> u64;
+
+    /// Whether an event after `after` has left history unread by a reader at `after`.
+    fn missed_since(&self, after: u64) -> bool;
+
+    /// Hands `visit` the events with `after < id <= through`, oldest first, while `budget`
+    /// allows: each event costs its frame's length, and at least one is always handed over.
+    fn read(
+        &self,
+        after: u64,
+        through: u64,
+        budget: &mut Budget,
+        visit: &mut dyn FnMut(u64, &Bytes),
+    ) -> Read;
+}
+
+/// What one write may still carry: bytes and events.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Bytes left.
+    pub bytes: usize,
+    /// Events left.
+    pub events: usize,
+    /// Whether anything was taken yet: the first event is taken whatever its size.
+    pub taken: bool,
+}
+
+impl Budget {
+    /// A budget of `bytes` and `events`.
+    #[must_use]
+    pub fn new(bytes: usize, events: usize) -> Self {
+        Self {
+            bytes,
+            events,
+            taken: false,
+        }
+    }
+
+    /// Takes a frame of `len` bytes if it fits; `false` when the budget is spent.
+    pub fn take(&mut self, len: usize) -> bool {
+        if self.taken && (len > self.bytes || self.events == 0) {
+            return false;
+        }
+        self.bytes = self.bytes.saturating_sub(len);
+        self.events = self.events.saturating_sub(1);
+        self.taken = true;
+        true
+    }
+}
+
+/// A log of events for every topic of one hub.
+pub trait EventLog: Send + Sync + fmt::Debug {
+    /// Appends one event to each of its topics under one new id, greater than every id handed
+    /// out before; or, when its key matches an event still in one of those topics' history,
+    /// appends nothing.
+    ///
+    /// # Errors
+    /// [`LogError::TooManyTopics`] when a topic is new and there is no room for it; nothing
+    /// is appended then.
+    fn append(&self, event: &NewEvent<'_>) -> Result<Appended, LogError>;
+
+    /// A new id for a frame that is not kept (a stream's welcome, a `reset`): greater than every
+    /// id handed out before, so it orders correctly in the client's `Last-Event-ID`.
+    fn mark(&self) -> u64;
+
+    /// Every event with an id up to this one is readable; later ones may still be on their way.
+    fn head(&self) -> u64;
+
+    /// Where a client that last saw `last_event_id` resumes.
+    fn resume(&self, last_event_id: &[u8]) -> Resume;
+
+    /// The topics' histories, for a subscriber to read; opening holds them (they are not
+    /// forgotten while open).
+    ///
+    /// # Errors
+    /// [`LogError::TooManyTopics`] when a topic is new and there is no room for it.
+    fn open(&self, topics: &[TopicName]) -> Result<Vec<Arc<dyn TopicLog>>, LogError>;
+
+    /// Drops expired history and forgets topics with neither history nor readers.
+    fn sweep(&self);
+
+    /// Topics held, and events held over all of them.
+    fn census(&self) -> Census;
+}
+
+/// How much a log holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Topics held.
+    pub topics: usize,
+    /// Events held, counted once per topic they are in.
+    pub events: usize,
+    /// Bytes of frames held.
+    pub bytes: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_always_takes_the_first_frame_then_only_what_fits() {
+        let mut budget = Budget::new(10, 3);
+        assert!(budget.take(25), "the first frame, however large");
+        assert!(!budget.take(1), "then nothing: no bytes left");
+        let mut budget = Budget::new(100, 2);
+        assert!(budget.take(10));
+        assert!(budget.take(10));
+        assert!(!budget.take(10), "no events left");
+    }
+}
