@@ -105,6 +105,11 @@ pub async fn run(
         extensions.insert(metrics::TcpConnectionGuard::new(Arc::clone(&counted_hub)));
     })
     .backlog(ACCEPT_BACKLOG)
+    // Per worker; shared out so that all workers together stay under the open-file limit.
+    .max_connections(config.max_tcp_connections_per_worker())
+    // A client that closes its sending side is gone: release its stream at once rather than
+    // at the next heartbeat (which a half-closed socket would even accept).
+    .h1_allow_half_closed(false)
     .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
     .disable_signals();
     if let Some(workers) = config.workers {
