@@ -10,6 +10,7 @@ pub mod csp;
 pub mod error;
 pub mod hub;
 pub mod janitor;
+pub mod json_errors;
 pub mod metrics;
 pub mod pacer;
 pub mod ratelimit;
@@ -79,6 +80,7 @@ pub async fn run(
         let origins = origins.clone();
         App::new()
             .app_data(state.clone())
+            .wrap(from_fn(json_errors::middleware))
             .wrap(
                 DefaultHeaders::new()
                     .add((header::CONTENT_SECURITY_POLICY, policy.clone()))
