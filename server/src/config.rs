@@ -76,6 +76,12 @@ pub struct Config {
     #[arg(long, env = "HERALD_MAX_TCP_CONNECTIONS")]
     pub max_tcp_connections: Option<usize>,
 
+    /// How long a request body may take to arrive in full, from its head; a slower one is
+    /// answered 408 and its connection closed, so a client trickling bytes cannot hold a
+    /// connection. (A request head has its own 5 s limit.)
+    #[arg(long, env = "HERALD_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+
     /// Topics held at once (each with its subscribers and history); publishing or subscribing
     /// to a new topic beyond it is refused with 503 until idle topics expire.
     #[arg(long, env = "HERALD_MAX_TOPICS", default_value_t = 10_000)]
@@ -218,6 +224,9 @@ impl Config {
                 "--workers must be at most the TCP connection limit ({tcp})"
             ));
         }
+        if self.body_timeout.is_zero() {
+            return Err("--body-timeout must be longer than 0s".to_owned());
+        }
         if self.max_body == 0 {
             return Err("--max-body must be at least 1 byte".to_owned());
         }
@@ -268,6 +277,7 @@ mod tests {
         assert_eq!(config.history_age, Duration::from_secs(3600));
         assert_eq!(config.open_topics, ["messages"]);
         assert_eq!(config.max_body, 65_536);
+        assert_eq!(config.body_timeout, Duration::from_secs(10));
         // Below this process's open-file limit, whatever it is; streams below connections.
         if let Some(limit) = open_file_limit() {
             assert!(config.max_connections() < limit);
@@ -315,6 +325,9 @@ mod tests {
         assert!(config.validate().unwrap_err().contains("--allow-origin"));
         let config = Config::try_parse_from(["server", "--client-buffer", "0"]).unwrap();
         assert!(config.validate().is_err());
+        let config = Config::try_parse_from(["server", "--body-timeout", "0s"]).unwrap();
+        assert!(config.validate().unwrap_err().contains("--body-timeout"));
+        assert!(Config::try_parse_from(["server", "--body-timeout", "slowly"]).is_err());
         assert!(Config::defaults().validate().is_ok());
     }
 }

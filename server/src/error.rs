@@ -29,6 +29,12 @@ pub enum ApiError {
         /// The methods the route takes, as the `Allow` header lists them.
         allow: &'static str,
     },
+    /// A request body that did not arrive in full within `--body-timeout`.
+    #[error("request body not complete within {} ms", timeout.as_millis())]
+    BodyTimeout {
+        /// The configured limit.
+        timeout: Duration,
+    },
     /// A preflight from an origin not on the allow-list.
     #[error("origin not allowed; start the server with --allow-origin to allow it")]
     OriginNotAllowed,
@@ -88,6 +94,7 @@ impl ResponseError for ApiError {
         match self {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -110,6 +117,10 @@ impl ResponseError for ApiError {
             }
             Self::MethodNotAllowed { allow, .. } => {
                 response.insert_header((header::ALLOW, *allow));
+            }
+            Self::BodyTimeout { .. } => {
+                // The rest of the body may still be on its way: the connection cannot be reused.
+                response.force_close();
             }
             _ => {}
         }

@@ -3,6 +3,7 @@
 //! the same function on `127.0.0.1:0`.
 
 pub mod auth;
+pub mod body_deadline;
 pub mod clock;
 pub mod config;
 pub mod cors;
@@ -11,6 +12,7 @@ pub mod error;
 pub mod hub;
 pub mod janitor;
 pub mod json_errors;
+pub mod log_limit;
 pub mod metrics;
 pub mod pacer;
 pub mod ratelimit;
@@ -76,11 +78,16 @@ pub async fn run(
     let origins = cors::AllowedOrigins::new(local, &config.allow_origins);
     let policy = csp::policy_for(&config.dist);
     let dist = config.dist.clone();
+    let body_timeout = body_deadline::BodyTimeout(config.body_timeout);
     let mut server = HttpServer::new(move || {
         let origins = origins.clone();
         App::new()
             .app_data(state.clone())
+            .app_data(body_timeout)
             .wrap(from_fn(json_errors::middleware))
+            .wrap(from_fn(move |req, next| {
+                body_deadline::middleware(body_timeout, req, next)
+            }))
             .wrap(
                 DefaultHeaders::new()
                     .add((header::CONTENT_SECURITY_POLICY, policy.clone()))
