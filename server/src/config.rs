@@ -75,6 +75,19 @@ pub struct Config {
     #[arg(long, env = "HERALD_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 
+    /// TCP connections of any kind held at once (streams, publishers, health checks, files);
+    /// beyond it new connections wait in the kernel's queue until one closes. Default: this
+    /// process's open-file limit less a few hundred files for the server itself and the files
+    /// it serves, so that accepting never fails for want of a file descriptor.
+    #[arg(long, env = "HERALD_MAX_TCP_CONNECTIONS")]
+    pub max_tcp_connections: Option<usize>,
+
+    /// How long a request body may take to arrive in full, from its head; a slower one is
+    /// answered 408 and its connection closed, so a client trickling bytes cannot hold a
+    /// connection. (A request head has its own 5 s limit.)
+    #[arg(long, env = "HERALD_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+
     /// Topics held at once (each with its subscribers and history); publishing or subscribing
     /// to a new topic beyond it is refused with 503 until idle topics expire.
     #[arg(long, env = "HERALD_MAX_TOPICS", default_value_t = 10_000)]
@@ -110,6 +123,13 @@ pub struct Config {
 const RESERVED_FILES: usize = 1000;
 /// The stream limit when the open-file limit cannot be read (not Linux).
 const FALLBACK_MAX_CONNECTIONS: usize = 10_000;
+/// File descriptors kept back from TCP connections: the listener, each worker's event loop and
+/// wake-ups, standard streams, and the static files being served at once (each open for the
+/// time of its response). Below [`RESERVED_FILES`], so that with streams at their default limit
+/// a few hundred other connections (publishers, health checks) still fit.
+const RESERVED_FOR_SERVER: usize = 400;
+/// The TCP connection limit when the open-file limit cannot be read (not Linux).
+const FALLBACK_MAX_TCP_CONNECTIONS: usize = 10_600;
 
 impl Config {
     /// The stream limit in force: the flag, or the open-file limit less [`RESERVED_FILES`].
@@ -120,6 +140,32 @@ impl Config {
                 limit.saturating_sub(RESERVED_FILES).max(1)
             })
         })
+    }
+
+    /// The limit on TCP connections of any kind: the flag, or the open-file limit less
+    /// [`RESERVED_FOR_SERVER`].
+    #[must_use]
+    pub fn max_tcp_connections(&self) -> usize {
+        self.max_tcp_connections.unwrap_or_else(|| {
+            open_file_limit().map_or(FALLBACK_MAX_TCP_CONNECTIONS, |limit| {
+                limit.saturating_sub(RESERVED_FOR_SERVER).max(2)
+            })
+        })
+    }
+
+    /// HTTP worker threads: the flag, or one per core (actix's own default).
+    #[must_use]
+    pub fn worker_count(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        })
+    }
+
+    /// Connections each worker may hold: actix bounds connections per worker, so the TCP limit
+    /// is shared out evenly (rounding down, so the total never passes it).
+    #[must_use]
+    pub fn max_tcp_connections_per_worker(&self) -> usize {
+        (self.max_tcp_connections() / self.worker_count()).max(1)
     }
 }
 
@@ -171,6 +217,25 @@ impl Config {
         if self.max_connections == Some(0) {
             return Err("--max-connections must be at least 1".to_owned());
         }
+        if self.max_tcp_connections.is_some_and(|max| max < 2) {
+            return Err("--max-tcp-connections must be at least 2".to_owned());
+        }
+        let (streams, tcp) = (self.max_connections(), self.max_tcp_connections());
+        if streams >= tcp {
+            return Err(format!(
+                "--max-connections ({streams}) must be below the TCP connection limit ({tcp}): \
+                 publishers and health checks need connections too; lower it, or raise \
+                 --max-tcp-connections (default: the open-file limit, `ulimit -n`, less {RESERVED_FOR_SERVER})"
+            ));
+        }
+        if self.workers.is_some_and(|workers| workers > tcp) {
+            return Err(format!(
+                "--workers must be at most the TCP connection limit ({tcp})"
+            ));
+        }
+        if self.body_timeout.is_zero() {
+            return Err("--body-timeout must be longer than 0s".to_owned());
+        }
         if self.max_body == 0 {
             return Err("--max-body must be at least 1 byte".to_owned());
         }
@@ -221,10 +286,44 @@ mod tests {
         assert_eq!(config.history_age, Duration::from_secs(3600));
         assert_eq!(config.open_topics, ["messages"]);
         assert_eq!(config.max_body, 65_536);
-        // Below this process's open-file limit, whatever it is.
+        assert_eq!(config.body_timeout, Duration::from_secs(10));
+        // Below this process's open-file limit, whatever it is; streams below connections.
         if let Some(limit) = open_file_limit() {
             assert!(config.max_connections() < limit);
+            assert!(config.max_tcp_connections() < limit);
         }
+        assert!(config.max_connections() < config.max_tcp_connections());
+    }
+
+    #[test]
+    fn the_tcp_limit_is_shared_out_between_workers() {
+        let config = Config::try_parse_from([
+            "server",
+            "--max-tcp-connections",
+            "1001",
+            "--max-connections",
+            "900",
+            "--workers",
+            "2",
+        ])
+        .unwrap();
+        assert!(config.validate().is_ok());
+        assert_eq!(config.max_tcp_connections_per_worker(), 500);
+        // Streams cannot be allowed more connections than TCP as a whole.
+        let config = Config::try_parse_from([
+            "server",
+            "--max-tcp-connections",
+            "100",
+            "--max-connections",
+            "100",
+        ])
+        .unwrap();
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .contains("--max-connections (100)")
+        );
     }
 
     #[test]
@@ -235,6 +334,9 @@ mod tests {
         assert!(config.validate().unwrap_err().contains("--allow-origin"));
         let config = Config::try_parse_from(["server", "--client-buffer", "0"]).unwrap();
         assert!(config.validate().is_err());
+        let config = Config::try_parse_from(["server", "--body-timeout", "0s"]).unwrap();
+        assert!(config.validate().unwrap_err().contains("--body-timeout"));
+        assert!(Config::try_parse_from(["server", "--body-timeout", "slowly"]).is_err());
         assert!(Config::defaults().validate().is_ok());
     }
 }

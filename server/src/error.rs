@@ -12,12 +12,28 @@ use crate::hub::log::LogError;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// No route or file at this path.
-    #[error("nothing at {method} {path}")]
+    #[error("nothing at {method} {}", shown(path))]
     NotFound {
         /// The request's method.
         method: String,
         /// The request's path.
         path: String,
+    },
+    /// A route that exists, asked with a method it does not take.
+    #[error("{method} is not allowed on {}; use {allow}", shown(path))]
+    MethodNotAllowed {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// The methods the route takes, as the `Allow` header lists them.
+        allow: &'static str,
+    },
+    /// A request body that did not arrive in full within `--body-timeout`.
+    #[error("request body not complete within {} ms", timeout.as_millis())]
+    BodyTimeout {
+        /// The configured limit.
+        timeout: Duration,
     },
     /// A preflight from an origin not on the allow-list.
     #[error("origin not allowed; start the server with --allow-origin to allow it")]
@@ -57,10 +73,28 @@ pub enum ApiError {
     },
 }
 
+/// Most of a request path an error repeats: enough to recognise it, while a client sending a
+/// path of tens of kilobytes does not get it echoed back whole.
+const SHOWN_PATH: usize = 128;
+
+/// `path` as an error message shows it: cut to [`SHOWN_PATH`] bytes (at a character boundary).
+pub(crate) fn shown(path: &str) -> String {
+    if path.len() <= SHOWN_PATH {
+        return path.to_owned();
+    }
+    let mut end = SHOWN_PATH;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &path[..end])
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -81,10 +115,38 @@ impl ResponseError for ApiError {
             Self::Unauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
+            Self::MethodNotAllowed { allow, .. } => {
+                response.insert_header((header::ALLOW, *allow));
+            }
+            Self::BodyTimeout { .. } => {
+                // The rest of the body may still be on its way: the connection cannot be reused.
+                response.force_close();
+            }
             _ => {}
         }
         response.json(ErrorBody {
             error: self.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_paths_are_cut_in_messages() {
+        let error = ApiError::NotFound {
+            method: "GET".to_owned(),
+            path: format!("/{}", "é".repeat(10_000)),
+        };
+        let message = error.to_string();
+        assert!(message.len() < SHOWN_PATH + 32, "{message}");
+        assert!(message.ends_with('…'));
+        let short = ApiError::NotFound {
+            method: "GET".to_owned(),
+            path: "/nowhere".to_owned(),
+        };
+        assert_eq!(short.to_string(), "nothing at GET /nowhere");
     }
 }

@@ -3,6 +3,7 @@
 //! the same function on `127.0.0.1:0`.
 
 pub mod auth;
+pub mod body_deadline;
 pub mod clock;
 pub mod config;
 pub mod cors;
@@ -10,6 +11,8 @@ pub mod csp;
 pub mod error;
 pub mod hub;
 pub mod janitor;
+pub mod json_errors;
+pub mod log_limit;
 pub mod metrics;
 pub mod pacer;
 pub mod pacing;
@@ -88,10 +91,16 @@ pub async fn run(
     let origins = cors::AllowedOrigins::new(local, &config.allow_origins);
     let policy = csp::policy_for(&config.dist);
     let dist = config.dist.clone();
+    let body_timeout = body_deadline::BodyTimeout(config.body_timeout);
     let mut server = HttpServer::new(move || {
         let origins = origins.clone();
         App::new()
             .app_data(state.clone())
+            .app_data(body_timeout)
+            .wrap(from_fn(json_errors::middleware))
+            .wrap(from_fn(move |req, next| {
+                body_deadline::middleware(body_timeout, req, next)
+            }))
             .wrap(
                 DefaultHeaders::new()
                     .add((header::CONTENT_SECURITY_POLICY, policy.clone()))
@@ -118,6 +127,11 @@ pub async fn run(
         extensions.insert(metrics::TcpConnectionGuard::new(&counted));
     })
     .backlog(ACCEPT_BACKLOG)
+    // Per worker; shared out so that all workers together stay under the open-file limit.
+    .max_connections(config.max_tcp_connections_per_worker())
+    // A client that closes its sending side is gone: release its stream at once rather than
+    // at the next heartbeat (which a half-closed socket would even accept).
+    .h1_allow_half_closed(false)
     .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
     .disable_signals();
     if let Some(workers) = config.workers {

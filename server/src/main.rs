@@ -12,6 +12,15 @@ use tracing_subscriber::EnvFilter;
 /// Exit code for a configuration that cannot work (the same as clap's usage errors).
 const USAGE: u8 = 2;
 
+/// What is logged when `RUST_LOG` is not set.
+const DEFAULT_LOG: &str = "info";
+
+/// Where actix-http logs, at ERROR, what clients do wrong or to it: a malformed request, a
+/// connection reset or timed out, a request body given up on. Client input must not raise
+/// errors in the log, and these carry no detail an operator could act on, so they are off
+/// unless `RUST_LOG` names `actix_http` (e.g. `RUST_LOG=info,actix_http=debug`).
+const CLIENT_FAULT_TARGETS: [&str; 2] = ["actix_http::h1::dispatcher", "actix_http::h1::decoder"];
+
 fn main() -> ExitCode {
     let config = Config::parse();
     if let Err(problem) = config.validate() {
@@ -19,9 +28,7 @@ fn main() -> ExitCode {
         return ExitCode::from(USAGE);
     }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(log_filter())
         .init();
     match serve(config) {
         Ok(()) => ExitCode::SUCCESS,
@@ -30,6 +37,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `RUST_LOG` (or [`DEFAULT_LOG`]), with [`CLIENT_FAULT_TARGETS`] off unless it names them.
+fn log_filter() -> EnvFilter {
+    let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| DEFAULT_LOG.to_owned());
+    let mut filter = EnvFilter::try_new(&spec).unwrap_or_else(|err| {
+        eprintln!("warning: RUST_LOG={spec:?} is not a log filter ({err}); using {DEFAULT_LOG:?}");
+        EnvFilter::new(DEFAULT_LOG)
+    });
+    if !spec.contains("actix_http") {
+        for target in CLIENT_FAULT_TARGETS {
+            match format!("{target}=off").parse() {
+                Ok(directive) => filter = filter.add_directive(directive),
+                Err(err) => eprintln!("warning: cannot quiet {target}: {err}"),
+            }
+        }
+    }
+    filter
 }
 
 #[actix_web::main]

@@ -132,16 +132,21 @@ async fn http_1_0_clients_are_told_keep_alive() {
 async fn unknown_routes_and_bad_topics_get_json_errors() {
     let server = TestServer::start(&[]);
     let long = format!("/events?topic={}", "x".repeat(257));
-    for (method, path) in [
-        ("GET", "/nowhere"),
-        ("POST", "/events"),
-        ("GET", "/publish"),
-    ] {
+    let response = request(server.addr, "GET", "/nowhere", &[], "").await;
+    assert_eq!(response.head.status(), 404);
+    assert_eq!(response.json()["error"], "nothing at GET /nowhere");
+    // A known path asked with another method says which one it takes.
+    for (method, path, allow) in [("POST", "/events", "GET"), ("GET", "/publish", "POST")] {
         let response = request(server.addr, method, path, &[], "").await;
-        assert_eq!(response.head.status(), 404, "{method} {path}");
+        assert_eq!(response.head.status(), 405, "{method} {path}");
+        assert_eq!(
+            response.head.header("allow"),
+            Some(allow),
+            "{method} {path}"
+        );
         assert_eq!(
             response.json()["error"],
-            format!("nothing at {method} {path}")
+            format!("{method} is not allowed on {path}; use {allow}")
         );
     }
     for path in ["/events?topic=", "/events?topic=a%0Ab", long.as_str()] {

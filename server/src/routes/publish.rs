@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt as _;
@@ -9,6 +10,7 @@ use shared::payload::{PublishRequest, PublishResponse};
 use shared::wire::{EventId, EventName};
 
 use crate::auth::Access;
+use crate::body_deadline::BodyTimeout;
 use crate::error::ApiError;
 use crate::hub::log::{Appended, NewEvent};
 use crate::state::ServerState;
@@ -86,7 +88,8 @@ pub async fn publish(
     }))
 }
 
-/// Reads the body, refusing it as soon as it passes `limit` bytes.
+/// Reads the body, refusing it as soon as it passes `limit` bytes, or once it is later than
+/// `--body-timeout` (the body deadline middleware fails the payload then).
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -103,14 +106,24 @@ async fn read_body(
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|err| ApiError::BadRequest(format!("reading the body: {err}")))?;
+        let chunk = chunk.map_err(|err| body_error(req, err))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large);
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+fn body_error(req: &HttpRequest, err: PayloadError) -> ApiError {
+    match (&err, req.app_data::<BodyTimeout>()) {
+        (PayloadError::Io(io), Some(&BodyTimeout(timeout)))
+            if io.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            ApiError::BodyTimeout { timeout }
+        }
+        _ => ApiError::BadRequest(format!("reading the body: {err}")),
+    }
 }
 
 fn parse(req: &HttpRequest, body: &[u8]) -> Result<Incoming, ApiError> {

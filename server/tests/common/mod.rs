@@ -77,6 +77,20 @@ impl TestServer {
             .unwrap_or_else(|| panic!("metric {name} missing"))
     }
 
+    /// Several metrics' values from one `GET /metrics`, in the order asked.
+    pub async fn metrics(&self, names: &[&str]) -> Vec<u64> {
+        let response = request(self.addr, "GET", "/metrics", &[], "").await;
+        let text = response.body_text();
+        names
+            .iter()
+            .map(|name| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                    .unwrap_or_else(|| panic!("metric {name} missing"))
+            })
+            .collect()
+    }
+
     /// Waits until a metric reads `want`, or panics after [`PATIENCE`].
     pub async fn wait_for_metric(&self, name: &str, want: u64) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -201,6 +215,40 @@ impl Conn {
 
     pub async fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// Closes the sending side (a FIN) and keeps the socket open for reading.
+    pub async fn shutdown_write(&mut self) {
+        self.stream.shutdown().await.expect("shutdown");
+    }
+
+    /// Closes the connection with a reset (RST) instead of a FIN.
+    pub fn reset(self) {
+        // A zero linger never blocks: the close sends a RST at once.
+        self.stream.set_zero_linger().expect("SO_LINGER 0");
+        drop(self);
+    }
+
+    /// Whether the server has closed the connection: reads (and drops) what is left until the
+    /// end, or panics after [`PATIENCE`].
+    pub async fn wait_closed(&mut self) {
+        self.buf.clear();
+        while self.fill().await {
+            self.buf.clear();
+        }
+    }
+
+    /// Everything left until the server closes the connection.
+    pub async fn read_to_end(&mut self) -> Vec<u8> {
+        while self.fill().await {}
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Reads one whole response (not a stream: the body must end).
+    pub async fn read_response(&mut self) -> Response {
+        let head = self.read_head().await;
+        let body = self.read_body_to_end(&head).await;
+        Response { head, body }
     }
 
     /// Reads more bytes into the buffer; `false` at end of stream.

@@ -1,0 +1,249 @@
+//! What clients send never raises an ERROR in the server's log, and the warnings it may cause
+//! are rate-limited: the real binary, with its real logging set-up, fed garbage.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use common::{Conn, PATIENCE, request};
+use tokio::time::Instant;
+
+/// The body timeout: short, so that slow bodies are answered quickly.
+const BODY_TIMEOUT: &str = "300ms";
+/// What the server logs when it answers a late body (`body_deadline`).
+const LATE_BODY: &str = "request body not complete";
+/// Lines a second one kind of warning may log (`server::log_limit::PER_SECOND`).
+const PER_SECOND: usize = 5;
+/// Late bodies sent at once: several times what may be logged for them in a second.
+const LATE_AT_ONCE: usize = 30;
+
+/// The server binary, running; killed (by its own PID) and reaped when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    /// Every line it wrote, on stdout or stderr, ANSI colours removed.
+    lines: Arc<Mutex<Vec<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start() -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["--bind", "127.0.0.1:0", "--dist", "/nonexistent"])
+            .args(["--body-timeout", BODY_TIMEOUT])
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the server binary");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (found, listening) = mpsc::channel();
+        let mut readers = Vec::new();
+        let stdout: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().unwrap());
+        let stderr: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().unwrap());
+        for pipe in [stdout, stderr] {
+            let lines = Arc::clone(&lines);
+            let found = found.clone();
+            readers.push(std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    let line = strip_ansi(&line);
+                    if let Some(addr) = line.strip_prefix("Herald listening on http://") {
+                        let _ = found.send(addr.trim().parse::<SocketAddr>().unwrap());
+                    }
+                    lines.lock().unwrap().push(line);
+                }
+            }));
+        }
+        let addr = listening
+            .recv_timeout(PATIENCE)
+            .expect("the server said where it listens");
+        Self {
+            child,
+            addr,
+            lines,
+            readers,
+        }
+    }
+
+    fn lines_with(&self, text: &str) -> Vec<String> {
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .filter(|line| line.contains(text))
+            .cloned()
+            .collect()
+    }
+
+    /// Stops the server and returns everything it wrote.
+    fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        std::mem::take(&mut *self.lines.lock().unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Removes colour codes (`ESC [ … m`), in case the log is coloured despite `NO_COLOR`.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Requests no server could make sense of, and clients that misbehave mid-request.
+fn garbage() -> Vec<Vec<u8>> {
+    let many_headers: String = (0..200).map(|n| format!("X-{n}: y\r\n")).collect();
+    [
+        b"\x00\x01\x02 garbage\r\n\r\n".to_vec(),
+        b"GET\r\n\r\n".to_vec(),
+        b"GET / HTTP/9.9\r\nHost: x\r\n\r\n".to_vec(),
+        b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n".to_vec(),
+        b"GET /\x7f HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+        b"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n".to_vec(),
+        b"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
+        b"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(),
+        b"GET /..%2fCargo.toml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"DELETE /events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000)).into_bytes(),
+        format!("GET / HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n").into_bytes(),
+    ]
+    .to_vec()
+}
+
+/// A head and the first byte of a body that never comes.
+const LATE: &[u8] =
+    b"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{";
+
+async fn late_body(addr: SocketAddr) {
+    let mut conn = Conn::open(addr).await;
+    conn.send(LATE).await;
+    assert_eq!(conn.read_response().await.head.status(), 408);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_garbage_logs_no_error_and_its_warnings_are_rate_limited() {
+    let server = Server::start();
+    let addr = server.addr;
+
+    for _ in 0..3 {
+        for bytes in garbage() {
+            let mut conn = Conn::open(addr).await;
+            conn.send(&bytes).await;
+            conn.wait_closed().await;
+        }
+    }
+    // Clients that vanish: mid-stream (FIN and RST), mid-head, mid-body.
+    for reset in [false, true] {
+        for request in [
+            &b"GET /events?topic=x HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            b"GET /events?topic=x HTTP/1.1\r\nHo",
+            b"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{",
+        ] {
+            let mut conn = Conn::open(addr).await;
+            conn.send(request).await;
+            if reset {
+                conn.reset();
+            } else {
+                conn.shutdown_write().await;
+                conn.wait_closed().await;
+            }
+        }
+    }
+
+    // A late chunked body, which the server cuts by failing its answer's body on purpose.
+    let mut conn = Conn::open(addr).await;
+    conn.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n")
+        .await;
+    assert_eq!(conn.read_response().await.head.status(), 408);
+    conn.wait_closed().await;
+
+    // A burst of late bodies: far more than one second's budget of warnings.
+    let burst: Vec<_> = (0..LATE_AT_ONCE)
+        .map(|_| tokio::spawn(late_body(addr)))
+        .collect();
+    for late in burst {
+        late.await.unwrap();
+    }
+    let logged = server.lines_with(LATE_BODY).len();
+    // The burst falls in one or two windows of the limit (three on a machine slow to connect
+    // thirty clients): at most half of it is logged.
+    assert!(
+        (1..=3 * PER_SECOND).contains(&logged),
+        "{logged} warnings for {LATE_AT_ONCE} late bodies"
+    );
+    // The next window's first warning says how many were held back.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let counted = server.lines_with(LATE_BODY).iter().any(|line| {
+            line.split_whitespace()
+                .filter_map(|field| field.strip_prefix("suppressed="))
+                .any(|count| count.parse::<u64>().is_ok_and(|count| count > 0))
+        });
+        if counted {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no warning counted the held-back ones"
+        );
+        late_body(addr).await;
+    }
+
+    // Everything the clients did is over before the log is read.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let metrics = request(addr, "GET", "/metrics", &[], "").await.body_text();
+        if metrics
+            .lines()
+            .any(|line| line == "herald_tcp_connections 1")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "connections still open:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let lines = server.stop();
+    let bad: Vec<_> = lines
+        .iter()
+        .filter(|line| line.contains(" ERROR ") || line.contains("panicked"))
+        .collect();
+    assert!(bad.is_empty(), "client input logged errors:\n{bad:#?}");
+    // The log did record things: the start, and the warnings above.
+    assert!(
+        lines.iter().any(|line| line.contains(" WARN ")),
+        "{lines:#?}"
+    );
+}
