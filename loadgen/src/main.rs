@@ -3,11 +3,18 @@
 //! `key=value` pairs on stdout for `cargo xtask bench`); `loadgen chart` draws the bench chart.
 
 mod chart;
+mod config;
+mod counters;
 mod fleet;
 mod histogram;
 mod http;
+mod job;
 mod payload;
+mod publisher;
+mod report;
 mod run;
+mod subscriber;
+mod target;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -22,7 +29,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// One bounded load run against one server.
-    Run(run::Config),
+    Run(config::RunConfig),
     /// A helper process of a run too large for one process (started by `run` itself).
     #[command(hide = true)]
     Helper {
@@ -90,24 +97,4 @@ fn main() -> anyhow::Result<()> {
             chart::draw(&table, &output)
         }
     }
-}
-
-/// This process's CPU time so far (user + system), from `/proc/self/stat` in clock ticks
-/// (`USER_HZ`, 100 on Linux); 0 where that file does not exist.
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the `)` that closes the command name: state is the first, utime the 12th.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |index: usize| {
-        fields
-            .get(index)
-            .and_then(|field| field.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }
