@@ -24,6 +24,9 @@ pub(crate) struct RunConfig {
     /// The server's address; loopback only.
     #[arg(long)]
     pub(crate) addr: SocketAddrV4,
+    /// Where to publish, when not at `--addr` (Pushpin's handler); loopback only.
+    #[arg(long)]
+    pub(crate) publish_addr: Option<SocketAddrV4>,
     /// The topic (or channel) to subscribe and publish to.
     #[arg(long, default_value = "bench")]
     pub(crate) topic: String,
@@ -75,8 +78,13 @@ pub(crate) struct RunConfig {
 
 impl RunConfig {
     pub(crate) fn check(&self) -> anyhow::Result<()> {
-        if !self.addr.ip().is_loopback() {
-            bail!("loadgen targets loopback only, not {}", self.addr);
+        for addr in [self.addr, self.publishes_to()] {
+            if !addr.ip().is_loopback() {
+                bail!("loadgen targets loopback only, not {addr}");
+            }
+        }
+        if self.target == Target::Pushpin && self.publish_addr.is_none() {
+            bail!("Pushpin takes publishes on its own port: --publish-addr");
         }
         if !(self.in_flight + 2..=MAX_SOCKETS_PER_PROCESS).contains(&self.per_process) {
             bail!(
@@ -105,11 +113,16 @@ impl RunConfig {
         target::subscribe_request(self.addr, &self.topic)
     }
 
+    /// The address publish requests go to.
+    pub(crate) fn publishes_to(&self) -> SocketAddrV4 {
+        self.publish_addr.unwrap_or(self.addr)
+    }
+
     /// Where and how this run publishes.
     pub(crate) fn publish(&self) -> Publish<'_> {
         Publish {
             target: self.target,
-            addr: self.addr,
+            addr: self.publishes_to(),
             topic: &self.topic,
             token: &self.token,
         }

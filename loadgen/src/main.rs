@@ -1,6 +1,7 @@
 //! `loadgen`: Herald's load generator. `loadgen run` opens SSE subscribers and publishes to a
 //! server on loopback, then prints what it measured (a summary on stderr, one `RESULT` line of
-//! `key=value` pairs on stdout for `cargo xtask bench`); `loadgen chart` draws the bench chart.
+//! `key=value` pairs on stdout for `cargo xtask bench`); `loadgen origin` is the GRIP origin
+//! behind Pushpin; `loadgen chart` draws the bench chart.
 
 mod chart;
 mod config;
@@ -9,6 +10,7 @@ mod fleet;
 mod histogram;
 mod http;
 mod job;
+mod origin;
 mod payload;
 mod publisher;
 mod report;
@@ -39,6 +41,13 @@ enum Command {
         /// The number of this helper's first subscriber (it picks the source addresses).
         #[arg(long)]
         first_index: usize,
+    },
+    /// Serves as the GRIP origin behind Pushpin: holds `GET /events?topic=T` as a stream on
+    /// channel T (started and stopped by `cargo xtask bench`).
+    Origin {
+        /// The loopback address to listen on.
+        #[arg(long)]
+        bind: std::net::SocketAddrV4,
     },
     /// Draws bench/results' SVG chart from the results table `cargo xtask bench` wrote.
     Chart {
@@ -91,6 +100,7 @@ fn main() -> anyhow::Result<()> {
             let config = serde_json::from_str(&config).context("a helper's --config is JSON")?;
             fleet::helper(config, first_index)
         }
+        Command::Origin { bind } => origin::serve(bind),
         Command::Chart { input, output } => {
             let table = std::fs::read_to_string(&input)
                 .with_context(|| format!("cannot read {}", input.display()))?;

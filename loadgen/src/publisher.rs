@@ -26,7 +26,7 @@ pub(crate) async fn warm_up(
     all_warm: impl Fn() -> bool,
 ) -> anyhow::Result<bool> {
     let mut conn = connect(config).await?;
-    let request = config.publish().request(payload::warm());
+    let request = config.publish().request(None, payload::warm());
     let until = (Instant::now() + WARM_TIMEOUT).min(deadline);
     loop {
         if all_warm() {
@@ -65,9 +65,10 @@ pub(crate) fn spawn(job: &Arc<Job>, started: Instant) -> tokio::task::JoinSet<()
 }
 
 async fn connect(config: &RunConfig) -> anyhow::Result<HttpConn> {
-    let stream = tokio::net::TcpStream::connect(config.addr)
+    let addr = config.publishes_to();
+    let stream = tokio::net::TcpStream::connect(addr)
         .await
-        .with_context(|| format!("cannot connect the publisher to {}", config.addr))?;
+        .with_context(|| format!("cannot connect the publisher to {addr}"))?;
     stream.set_nodelay(true)?;
     Ok(HttpConn::new(stream))
 }
@@ -88,7 +89,8 @@ async fn publisher(job: &Job, next: &AtomicU64, started: Instant) -> anyhow::Res
         }
         let sent = Instant::now();
         let data = payload::encode(seq, payload::now_ns(), config.size);
-        conn.write_all(&config.publish().request(&data)).await?;
+        conn.write_all(&config.publish().request(Some(seq), &data))
+            .await?;
         let head = conn.read_head().await?;
         conn.skip_body(head.framing).await?;
         tally
