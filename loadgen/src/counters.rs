@@ -14,6 +14,8 @@ use crate::histogram::Histogram;
 pub(crate) struct Counts {
     pub(crate) connected: AtomicU64,
     pub(crate) failed: AtomicU64,
+    /// Subscribe attempts answered 5xx and made again.
+    pub(crate) retried: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) warmed: AtomicU64,
     pub(crate) complete: AtomicU64,
@@ -29,6 +31,7 @@ pub(crate) struct Counts {
 pub(crate) struct CountsSnapshot {
     pub(crate) connected: u64,
     pub(crate) failed: u64,
+    pub(crate) retried: u64,
     pub(crate) dropped: u64,
     pub(crate) warmed: u64,
     pub(crate) complete: u64,
@@ -44,6 +47,7 @@ impl Counts {
         CountsSnapshot {
             connected: load(&self.connected),
             failed: load(&self.failed),
+            retried: load(&self.retried),
             dropped: load(&self.dropped),
             warmed: load(&self.warmed),
             complete: load(&self.complete),
@@ -58,6 +62,7 @@ impl Counts {
         let store = |counter: &AtomicU64, value| counter.store(value, Ordering::Relaxed);
         store(&self.connected, snapshot.connected);
         store(&self.failed, snapshot.failed);
+        store(&self.retried, snapshot.retried);
         store(&self.dropped, snapshot.dropped);
         store(&self.warmed, snapshot.warmed);
         store(&self.complete, snapshot.complete);

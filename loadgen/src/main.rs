@@ -65,13 +65,14 @@ fn main() -> anyhow::Result<()> {
         Command::Run(config) => {
             let report = run::run(config)?;
             eprintln!(
-                "connected {}/{} (p50 {:.2} ms, p99 {:.2} ms) | published {} at {:.0}/s | \
+                "connected {}/{} (p50 {:.2} ms, p99 {:.2} ms, {} retried) | published {} at {:.0}/s | \
                  {} deliveries at {:.0}/s, latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms | \
                  lost {} dup {} dropped {} | loadgen cpu {:.2}s of {:.2}s{}",
                 report.connected,
                 report.subscribers,
                 report.connect_p50_ms,
                 report.connect_p99_ms,
+                report.connect_retries,
                 report.published,
                 report.publish_rate,
                 report.deliveries,

@@ -10,6 +10,8 @@ pub(crate) struct Report {
     pub(crate) subscribers: u64,
     pub(crate) connected: u64,
     pub(crate) connect_failed: u64,
+    /// Subscribe attempts answered 5xx and made again (see `subscriber`).
+    pub(crate) connect_retries: u64,
     /// Streams the server ended before the run did.
     pub(crate) dropped: u64,
     pub(crate) connect_all_s: f64,
@@ -28,6 +30,8 @@ pub(crate) struct Report {
     pub(crate) latency_p50_ms: f64,
     pub(crate) latency_p99_ms: f64,
     pub(crate) latency_max_ms: f64,
+    /// Events that streams open when publishing began did not receive (a stream ended early
+    /// misses the rest).
     pub(crate) lost: u64,
     pub(crate) duplicated: u64,
     pub(crate) timed_out: bool,

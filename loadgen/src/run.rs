@@ -78,6 +78,7 @@ async fn drive(config: RunConfig) -> anyhow::Result<Report> {
     // Hold (idle), or warm up, publish and drain.
     let mut publish_started_ns = 0;
     let mut publish_s = 0.0;
+    let mut live_at_publish = 0;
     if config.hold > 0.0 && !timed_out {
         let hold = Duration::from_secs_f64(config.hold);
         let bar = progress(config.quiet, hold.as_secs(), "hold");
@@ -100,8 +101,13 @@ async fn drive(config: RunConfig) -> anyhow::Result<Report> {
                 whole.total(|c| &c.warmed)
             ));
         }
+        // Streams the server already ended lost their connection, not events: none was sent
+        // yet. They count in `dropped`; `lost` counts what live streams missed.
+        live_at_publish = whole
+            .total(|c| &c.connected)
+            .saturating_sub(whole.total(|c| &c.dropped));
         phase("publish");
-        let expected = connected * config.messages;
+        let expected = live_at_publish * config.messages;
         let bar = progress(config.quiet, expected, "deliver");
         publish_started_ns = payload::now_ns();
         let mut publishers = publisher::spawn(job, Instant::now());
@@ -142,6 +148,7 @@ async fn drive(config: RunConfig) -> anyhow::Result<Report> {
         &whole,
         Sums {
             connected,
+            live_at_publish,
             connect_all_s,
             publish_started_ns,
             publish_s,
@@ -157,6 +164,8 @@ async fn drive(config: RunConfig) -> anyhow::Result<Report> {
 struct Sums {
     /// Subscriptions open when the connect phase ended (what the loss is counted against).
     connected: u64,
+    /// Subscriptions still open when publishing began.
+    live_at_publish: u64,
     connect_all_s: f64,
     publish_started_ns: u64,
     publish_s: f64,
@@ -201,6 +210,7 @@ fn sum_up(whole: &Whole, sums: Sums) -> Report {
         subscribers: config.subscribers as u64,
         connected,
         connect_failed: whole.total(|c| &c.failed),
+        connect_retries: whole.total(|c| &c.retried),
         dropped: whole.total(|c| &c.dropped),
         connect_all_s: sums.connect_all_s,
         connect_p50_ms: ms(connect.quantile(0.5)),
@@ -218,7 +228,7 @@ fn sum_up(whole: &Whole, sums: Sums) -> Report {
         latency_p50_ms: ms(latency.quantile(0.5)),
         latency_p99_ms: ms(latency.quantile(0.99)),
         latency_max_ms: ms(latency.max()),
-        lost: (connected * published).saturating_sub(whole.total(|c| &c.unique)),
+        lost: (sums.live_at_publish * published).saturating_sub(whole.total(|c| &c.unique)),
         duplicated: whole.total(|c| &c.duplicated),
         timed_out: sums.timed_out,
         loadgen_cpu_s: counters::cpu_seconds() - sums.cpu_before

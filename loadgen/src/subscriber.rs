@@ -21,6 +21,12 @@ use crate::payload::{self, Stamp};
 const MAX_EVENT: usize = 64 * 1024;
 /// How long one TCP connect plus response head may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts one subscription may take. A server may answer 5xx in a connection storm
+/// (Pushpin's proxy does when over 100 requests wait for its origin client); the subscriber
+/// asks again, as a client reconnecting would, and its connect time includes the retries.
+const MAX_ATTEMPTS: u32 = 10;
+/// The pause before a subscription is asked again.
+const RETRY_AFTER: Duration = Duration::from_millis(100);
 /// How long the subscribers may take to stop once told to.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -67,24 +73,34 @@ async fn subscriber(
 ) -> anyhow::Result<()> {
     let (config, counts) = (&job.config, &job.tally.counts);
     let (mut conn, framing) = {
+        // Held through the retries too: they count against the connect concurrency.
         let _permit = gate.acquire().await?;
         let started = Instant::now();
-        match tokio::time::timeout(CONNECT_TIMEOUT, open(config, index, request)).await {
-            Ok(Ok(opened)) => {
-                job.tally
-                    .connect
-                    .record(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
-                counts.connected.fetch_add(1, Ordering::Relaxed);
-                opened
-            }
-            Ok(Err(err)) => {
-                counts.failed.fetch_add(1, Ordering::Relaxed);
-                return Err(err);
-            }
-            Err(_) => {
-                counts.failed.fetch_add(1, Ordering::Relaxed);
-                bail!("connect and response head took over {CONNECT_TIMEOUT:?}");
-            }
+        let mut attempt = 1;
+        loop {
+            let failed =
+                match tokio::time::timeout(CONNECT_TIMEOUT, open(config, index, request)).await {
+                    Ok(Ok(Ok(opened))) => {
+                        job.tally.connect.record(
+                            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+                        );
+                        counts.connected.fetch_add(1, Ordering::Relaxed);
+                        break opened;
+                    }
+                    Ok(Ok(Err(status))) if status >= 500 && attempt < MAX_ATTEMPTS => {
+                        counts.retried.fetch_add(1, Ordering::Relaxed);
+                        attempt += 1;
+                        tokio::time::sleep(RETRY_AFTER).await;
+                        continue;
+                    }
+                    Ok(Ok(Err(status))) => anyhow::anyhow!("subscribe answered {status}"),
+                    Ok(Err(err)) => err,
+                    Err(_) => {
+                        anyhow::anyhow!("connect and response head took over {CONNECT_TIMEOUT:?}")
+                    }
+                };
+            counts.failed.fetch_add(1, Ordering::Relaxed);
+            return Err(failed);
         }
     };
 
@@ -163,12 +179,13 @@ fn handle(job: &Job, seen: &mut Seen, data: &str, messages: u64) {
     }
 }
 
-/// Connects subscriber `index` from its source address and reads the response head.
+/// Connects subscriber `index` from its source address and reads the response head: the
+/// stream, or the status when it is not 200.
 async fn open(
     config: &RunConfig,
     index: usize,
     request: &[u8],
-) -> anyhow::Result<(HttpConn, Framing)> {
+) -> anyhow::Result<Result<(HttpConn, Framing), u16>> {
     let source = Ipv4Addr::new(127, 0, 0, 2 + (index % usize::from(config.sources)) as u8);
     let socket = TcpSocket::new_v4()?;
     socket
@@ -183,7 +200,7 @@ async fn open(
     conn.write_all(request).await?;
     let head = conn.read_head().await?;
     if head.status != 200 {
-        bail!("subscribe answered {}", head.status);
+        return Ok(Err(head.status));
     }
-    Ok((conn, head.framing))
+    Ok(Ok((conn, head.framing)))
 }
