@@ -3,17 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use super::Options;
+use super::pinning::{LOADGEN_CORE, Mode};
 use super::procfs::{cpu_ticks, rss_kb};
 use super::scenarios::Scenario;
-use super::servers::{Bins, Server, TOKEN};
+use super::servers::{Bins, Endpoints, Server, TOKEN};
 
 /// A moment loadgen announced (`PHASE name` on its stdout), with the server's state then.
 #[derive(Debug)]
@@ -27,28 +26,27 @@ pub(super) fn run_loadgen(
     bins: &Bins,
     server: Server,
     scenario: &Scenario,
-    addr: SocketAddr,
-    options: Options,
+    endpoints: Endpoints,
+    mode: Mode,
     pids: &[u32],
     profile: Option<&Path>,
 ) -> anyhow::Result<(BTreeMap<String, f64>, Vec<Phase>)> {
-    let mut command = if options.pin {
-        let mut taskset = Command::new("taskset");
-        taskset.args(["-c", "1"]).arg(&bins.loadgen);
-        taskset
-    } else {
-        Command::new(&bins.loadgen)
-    };
+    let mut command = mode.command(LOADGEN_CORE, &bins.loadgen);
     command
         .arg("run")
         .args(["--target", server.name()])
-        .args(["--addr", &addr.to_string()])
+        .args(["--addr", &endpoints.addr.to_string()]);
+    if let Some(publish) = endpoints.publish {
+        command.args(["--publish-addr", &publish.to_string()]);
+    }
+    command
         .args(["--token", TOKEN])
         .args(["--subscribers", &scenario.subscribers.to_string()])
         .args(["--messages", &scenario.messages.to_string()])
         .args(["--rate", &scenario.rate.to_string()])
         .args(["--in-flight", &scenario.in_flight.to_string()])
         .args(["--hold", &scenario.hold.to_string()])
+        .args(["--drain", &scenario.drain.to_string()])
         .args(["--timeout", &scenario.timeout.to_string()])
         .args(["--sources", "32"]);
     let mut child = command
@@ -59,7 +57,7 @@ pub(super) fn run_loadgen(
     let stdout = child.stdout.take().context("loadgen's stdout is piped")?;
     let pids = pids.to_vec();
     let profile = profile.map(Path::to_owned);
-    let pin = options.pin;
+    let pin = mode == Mode::Pinned;
     let reader = std::thread::spawn(move || {
         let (mut text, mut phases) = (String::new(), Vec::new());
         let mut recorder = None;

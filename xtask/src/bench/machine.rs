@@ -3,11 +3,10 @@
 
 use std::process::Command;
 
-use super::Options;
 use crate::process::{Ctx, first_line};
 
 /// Cores, CPU, kernel, memory and versions, as a Markdown list.
-pub(super) fn machine_facts(ctx: &Ctx, options: Options) -> String {
+pub(super) fn machine_facts(ctx: &Ctx) -> String {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let cpu = read("/proc/cpuinfo")
         .lines()
@@ -28,9 +27,10 @@ pub(super) fn machine_facts(ctx: &Ctx, options: Options) -> String {
         .output()
         .map(|out| String::from_utf8_lossy(&out.stderr).trim().to_owned())
         .unwrap_or_default();
-    let nchan =
-        first_line(Command::new("dpkg-query").args(["-W", "-f=${Version}", "libnginx-mod-nchan"]))
-            .unwrap_or_default();
+    let debian = |package: &str| {
+        first_line(Command::new("dpkg-query").args(["-W", "-f=${Version}", package]))
+            .unwrap_or_default()
+    };
     let rustc = first_line(Command::new("rustc").arg("-V")).unwrap_or_default();
     let axum = read(
         &ctx.root
@@ -47,13 +47,16 @@ pub(super) fn machine_facts(ctx: &Ctx, options: Options) -> String {
     })
     .unwrap_or_default();
     let nofile = first_line(Command::new("sh").args(["-c", "ulimit -n"])).unwrap_or_default();
-    let _ = options;
     format!(
         "- cores: {cores} ({cpu}), memory {memory}\n- kernel: {}\n- load average at start: \
          {}\n- open files per process: {nofile}\n- rustc: {rustc}; Herald built with \
          `--profile perf` (fat LTO), axum {axum} with `--release`\n- {nginx}, \
-         libnginx-mod-nchan {nchan} (Debian)\n",
+         libnginx-mod-nchan {} (Debian)\n- pushpin {}, condure {}, zurl {} (Debian)\n",
         read("/proc/sys/kernel/osrelease").trim(),
         read("/proc/loadavg").trim(),
+        debian("libnginx-mod-nchan"),
+        debian("pushpin"),
+        debian("condure"),
+        debian("zurl"),
     )
 }
