@@ -6,7 +6,7 @@ use std::net::SocketAddrV4;
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::target::{self, Publish, Target};
+use crate::target::{self, PublishRoute, Target};
 
 /// Sockets one process may hold: the open-file limit here is 20,000, less room for the
 /// runtime and stdio. Subscribers beyond it go to helper processes.
@@ -119,8 +119,8 @@ impl RunConfig {
     }
 
     /// Where and how this run publishes.
-    pub(crate) fn publish(&self) -> Publish<'_> {
-        Publish {
+    pub(crate) fn publish(&self) -> PublishRoute<'_> {
+        PublishRoute {
             target: self.target,
             addr: self.publishes_to(),
             topic: &self.topic,

@@ -32,7 +32,7 @@ pub(crate) fn subscribe_request(addr: SocketAddrV4, topic: &str) -> Vec<u8> {
 
 /// Where and how to publish.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Publish<'a> {
+pub(crate) struct PublishRoute<'a> {
     pub(crate) target: Target,
     pub(crate) addr: SocketAddrV4,
     pub(crate) topic: &'a str,
@@ -40,7 +40,7 @@ pub(crate) struct Publish<'a> {
     pub(crate) token: &'a str,
 }
 
-impl Publish<'_> {
+impl PublishRoute<'_> {
     /// The request that publishes one event carrying `data`, with SSE id `id` where the server
     /// leaves the event's text to the publisher (Pushpin).
     pub(crate) fn request(&self, id: Option<u64>, data: &str) -> Vec<u8> {
@@ -97,8 +97,8 @@ impl Publish<'_> {
 mod tests {
     use super::*;
 
-    fn publish(target: Target) -> Publish<'static> {
-        Publish {
+    fn publish(target: Target) -> PublishRoute<'static> {
+        PublishRoute {
             target,
             addr: SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 5561),
             topic: "bench",

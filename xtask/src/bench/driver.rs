@@ -12,11 +12,11 @@ use anyhow::{Context as _, bail};
 use super::pinning::{LOADGEN_CORE, Mode};
 use super::procfs::{cpu_ticks, rss_kb};
 use super::scenarios::Scenario;
-use super::servers::{Bins, Endpoints, Server, TOKEN};
+use super::servers::{Addresses, Bins, Server, TOKEN};
 
 /// A moment loadgen announced (`PHASE name` on its stdout), with the server's state then.
 #[derive(Debug)]
-pub(super) struct Phase {
+pub(super) struct Moment {
     pub(super) name: String,
     pub(super) cpu_ticks: f64,
     pub(super) rss_kb: u64,
@@ -26,17 +26,17 @@ pub(super) fn run_loadgen(
     bins: &Bins,
     server: Server,
     scenario: &Scenario,
-    endpoints: Endpoints,
+    addresses: Addresses,
     mode: Mode,
     pids: &[u32],
     profile: Option<&Path>,
-) -> anyhow::Result<(BTreeMap<String, f64>, Vec<Phase>)> {
+) -> anyhow::Result<(BTreeMap<String, f64>, Vec<Moment>)> {
     let mut command = mode.command(LOADGEN_CORE, &bins.loadgen);
     command
         .arg("run")
         .args(["--target", server.name()])
-        .args(["--addr", &endpoints.addr.to_string()]);
-    if let Some(publish) = endpoints.publish {
+        .args(["--addr", &addresses.addr.to_string()]);
+    if let Some(publish) = addresses.publish {
         command.args(["--publish-addr", &publish.to_string()]);
     }
     command
@@ -71,7 +71,7 @@ pub(super) fn run_loadgen(
                 {
                     println!("    {err:#}");
                 }
-                phases.push(Phase {
+                phases.push(Moment {
                     name: name.to_owned(),
                     cpu_ticks: cpu_ticks(&pids),
                     rss_kb: rss_kb(&pids),

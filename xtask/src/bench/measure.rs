@@ -67,7 +67,7 @@ pub(super) fn measure(
         bins,
         server,
         scenario,
-        running.endpoints,
+        running.addresses,
         mode,
         &pids,
         profile.as_deref(),

@@ -76,7 +76,7 @@ pub(super) struct Bins {
 
 /// Where loadgen reaches a server.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Endpoints {
+pub(super) struct Addresses {
     /// Subscriptions (and publishes, unless `publish` says otherwise).
     pub(super) addr: SocketAddr,
     /// Publishes, when on a port of their own (Pushpin's handler).
@@ -96,7 +96,7 @@ pub(super) struct Running {
     /// Pushpin's run directory, held to be removed (on drop) once every process is stopped.
     _scratch: Option<Scratch>,
     log: PathBuf,
-    pub(super) endpoints: Endpoints,
+    pub(super) addresses: Addresses,
 }
 
 impl Running {
@@ -117,7 +117,7 @@ impl Running {
         while Instant::now() < until {
             waiting.retain(|addr| TcpStream::connect_timeout(addr, PROBE_TIMEOUT).is_err());
             if waiting.is_empty()
-                && (self.server != Server::Pushpin || subscribes(self.endpoints.addr))
+                && (self.server != Server::Pushpin || subscribes(self.addresses.addr))
             {
                 return Ok(());
             }
@@ -214,7 +214,7 @@ pub(super) fn start(
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let bind = addr.to_string();
     let workers = mode.workers().to_string();
-    let mut endpoints = Endpoints {
+    let mut addresses = Addresses {
         addr,
         publish: None,
     };
@@ -276,7 +276,7 @@ pub(super) fn start(
             };
             let files = setup.write()?;
             scratch = Some(Scratch(files.rundir));
-            endpoints.publish = Some(publish);
+            addresses.publish = Some(publish);
             // The origin first: Pushpin proxies the first subscription to it.
             let origin_log = std::fs::File::create(log.with_extension("origin.log"))?;
             companions.push(Companion(
@@ -294,7 +294,7 @@ pub(super) fn start(
             command
         }
     };
-    ports.extend(endpoints.publish);
+    ports.extend(addresses.publish);
     let log_file = std::fs::File::create(log)?;
     // On an early return, `companions` drops and stops what already started.
     let child = command
@@ -310,7 +310,7 @@ pub(super) fn start(
         ports,
         _scratch: scratch,
         log: log.to_owned(),
-        endpoints,
+        addresses,
     })
 }
 
