@@ -15,8 +15,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+use crate::config::RunConfig;
+use crate::counters::{self, Counts, CountsSnapshot, Field};
 use crate::histogram::Snapshot;
-use crate::run::{self, Config, Counts, CountsSnapshot, Field, Shared};
+use crate::job::Job;
+use crate::subscriber;
 
 /// How often a helper reports its counters.
 const STATUS_EVERY: Duration = Duration::from_millis(50);
@@ -54,7 +57,7 @@ pub(crate) struct Fleet {
 impl Fleet {
     /// Starts helpers for the subscribers beyond the first `local`, at most `--per-process`
     /// each.
-    pub(crate) fn spawn(config: &Config, local: usize) -> anyhow::Result<Self> {
+    pub(crate) fn spawn(config: &RunConfig, local: usize) -> anyhow::Result<Self> {
         let mut fleet = Self::default();
         let mut first = local;
         while first < config.subscribers {
@@ -136,7 +139,7 @@ impl Drop for Fleet {
 }
 
 impl Helper {
-    fn spawn(config: &Config, first: usize, count: usize) -> anyhow::Result<Self> {
+    fn spawn(config: &RunConfig, first: usize, count: usize) -> anyhow::Result<Self> {
         let mut share = config.clone();
         share.subscribers = count;
         share.quiet = true;
@@ -199,15 +202,15 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A helper's whole life (`loadgen helper`): hold subscribers `first_index..` until stopped
 /// (a line or end of file on stdin, or the run's timeout), reporting as it goes.
-pub(crate) fn helper(config: Config, first_index: usize) -> anyhow::Result<()> {
+pub(crate) fn helper(config: RunConfig, first_index: usize) -> anyhow::Result<()> {
     config.check()?;
-    let runtime = run::runtime(&config)?;
+    let runtime = config.runtime()?;
     runtime.block_on(async move {
         let timeout = Duration::from_secs_f64(config.timeout);
         let count = config.subscribers;
-        let shared = Arc::new(Shared::new(config, Fleet::default()));
-        let tasks = run::spawn_subscribers(&shared, first_index..first_index + count);
-        let stop = shared.stop.clone();
+        let job = Arc::new(Job::new(config));
+        let tasks = subscriber::spawn(&job, first_index..first_index + count);
+        let stop = job.stop.clone();
         std::thread::spawn(move || {
             let mut line = String::new();
             let _ = std::io::stdin().lock().read_line(&mut line);
@@ -217,21 +220,22 @@ pub(crate) fn helper(config: Config, first_index: usize) -> anyhow::Result<()> {
         loop {
             println!(
                 "STATUS {}",
-                serde_json::to_string(&shared.counts.snapshot())?
+                serde_json::to_string(&job.tally.counts.snapshot())?
             );
             tokio::select! {
-                () = shared.stop.cancelled() => break,
+                () = job.stop.cancelled() => break,
                 () = tokio::time::sleep_until(deadline) => break,
                 () = tokio::time::sleep(STATUS_EVERY) => {}
             }
         }
-        run::stop_subscribers(&shared, tasks).await;
+        subscriber::stop(&job, tasks).await;
+        let tally = &job.tally;
         let report = HelperReport {
-            counts: shared.counts.snapshot(),
-            latency: shared.latency.snapshot(),
-            connect: shared.connect.snapshot(),
-            first_error: shared.first_error(),
-            cpu_s: crate::cpu_seconds(),
+            counts: tally.counts.snapshot(),
+            latency: tally.latency.snapshot(),
+            connect: tally.connect.snapshot(),
+            first_error: tally.first_error(),
+            cpu_s: counters::cpu_seconds(),
         };
         println!("REPORT {}", serde_json::to_string(&report)?);
         Ok(())

@@ -22,7 +22,7 @@ pub(crate) enum Framing {
 
 /// A parsed response head.
 #[derive(Debug)]
-pub(crate) struct Head {
+pub(crate) struct ResponseHead {
     pub(crate) status: u16,
     pub(crate) framing: Framing,
     /// The server will close the connection after this response (`Connection: close`, e.g.
@@ -32,12 +32,12 @@ pub(crate) struct Head {
 
 /// One connection's socket and the bytes read past what was consumed.
 #[derive(Debug)]
-pub(crate) struct Conn {
+pub(crate) struct HttpConn {
     pub(crate) stream: TcpStream,
     pub(crate) buf: Vec<u8>,
 }
 
-impl Conn {
+impl HttpConn {
     pub(crate) fn new(stream: TcpStream) -> Self {
         Self {
             stream,
@@ -54,7 +54,7 @@ impl Conn {
     }
 
     /// Reads a response head, leaving what follows it in `buf`.
-    pub(crate) async fn read_head(&mut self) -> anyhow::Result<Head> {
+    pub(crate) async fn read_head(&mut self) -> anyhow::Result<ResponseHead> {
         loop {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut response = httparse::Response::new(&mut headers);
@@ -69,7 +69,7 @@ impl Conn {
                         && header.value.eq_ignore_ascii_case(b"close")
                 });
                 self.buf.drain(..len);
-                return Ok(Head {
+                return Ok(ResponseHead {
                     status,
                     framing,
                     close,
@@ -140,13 +140,13 @@ fn framing(headers: &[httparse::Header<'_>]) -> anyhow::Result<Framing> {
 /// An incremental decoder of `Transfer-Encoding: chunked`, fed the bytes as they come.
 #[derive(Debug, Default)]
 pub(crate) struct Dechunker {
-    state: State,
+    state: ChunkState,
     /// The chunk-size line read so far (bounded: a size line is short).
     size_line: Vec<u8>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-enum State {
+enum ChunkState {
     /// Reading a chunk-size line.
     #[default]
     Size,
@@ -161,7 +161,7 @@ enum State {
 
 impl Dechunker {
     pub(crate) fn is_done(&self) -> bool {
-        self.state == State::Done
+        self.state == ChunkState::Done
     }
 
     /// Decodes what it can of `input`, passing body bytes to `body`, and returns how many
@@ -174,7 +174,7 @@ impl Dechunker {
         let mut at = 0;
         while at < input.len() {
             match self.state {
-                State::Size | State::Trailer => {
+                ChunkState::Size | ChunkState::Trailer => {
                     let rest = &input[at..];
                     let Some(newline) = rest.iter().position(|&byte| byte == b'\n') else {
                         self.push_line(rest)?;
@@ -184,9 +184,9 @@ impl Dechunker {
                     at += newline + 1;
                     let line = std::mem::take(&mut self.size_line);
                     let line = line.strip_suffix(b"\r").unwrap_or(&line);
-                    if self.state == State::Trailer {
+                    if self.state == ChunkState::Trailer {
                         if line.is_empty() {
-                            self.state = State::Done;
+                            self.state = ChunkState::Done;
                             return Ok(at);
                         }
                         continue;
@@ -198,33 +198,33 @@ impl Dechunker {
                         .and_then(|text| usize::from_str_radix(text.trim(), 16).ok())
                         .context("malformed chunk size")?;
                     self.state = if size == 0 {
-                        State::Trailer
+                        ChunkState::Trailer
                     } else {
-                        State::Data(size)
+                        ChunkState::Data(size)
                     };
                 }
-                State::Data(left) => {
+                ChunkState::Data(left) => {
                     let take = left.min(input.len() - at);
                     body(&input[at..at + take]);
                     at += take;
                     self.state = if take == left {
-                        State::DataEnd
+                        ChunkState::DataEnd
                     } else {
-                        State::Data(left - take)
+                        ChunkState::Data(left - take)
                     };
                 }
-                State::DataEnd => {
+                ChunkState::DataEnd => {
                     // CRLF; a bare LF is tolerated.
                     match input[at] {
                         b'\r' => at += 1,
                         b'\n' => {
                             at += 1;
-                            self.state = State::Size;
+                            self.state = ChunkState::Size;
                         }
                         _ => bail!("chunk data longer than its size"),
                     }
                 }
-                State::Done => return Ok(at),
+                ChunkState::Done => return Ok(at),
             }
         }
         Ok(at)

@@ -1,13 +1,22 @@
 //! `loadgen`: Herald's load generator. `loadgen run` opens SSE subscribers and publishes to a
 //! server on loopback, then prints what it measured (a summary on stderr, one `RESULT` line of
-//! `key=value` pairs on stdout for `cargo xtask bench`); `loadgen chart` draws the bench chart.
+//! `key=value` pairs on stdout for `cargo xtask bench`); `loadgen origin` is the GRIP origin
+//! behind Pushpin; `loadgen chart` draws the bench chart.
 
 mod chart;
+mod config;
+mod counters;
 mod fleet;
 mod histogram;
 mod http;
+mod job;
+mod origin;
 mod payload;
+mod publisher;
+mod report;
 mod run;
+mod subscriber;
+mod target;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -22,7 +31,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// One bounded load run against one server.
-    Run(run::Config),
+    Run(config::RunConfig),
     /// A helper process of a run too large for one process (started by `run` itself).
     #[command(hide = true)]
     Helper {
@@ -32,6 +41,13 @@ enum Command {
         /// The number of this helper's first subscriber (it picks the source addresses).
         #[arg(long)]
         first_index: usize,
+    },
+    /// Serves as the GRIP origin behind Pushpin: holds `GET /events?topic=T` as a stream on
+    /// channel T (started and stopped by `cargo xtask bench`).
+    Origin {
+        /// The loopback address to listen on.
+        #[arg(long)]
+        bind: std::net::SocketAddrV4,
     },
     /// Draws bench/results' SVG chart from the results table `cargo xtask bench` wrote.
     Chart {
@@ -49,13 +65,14 @@ fn main() -> anyhow::Result<()> {
         Command::Run(config) => {
             let report = run::run(config)?;
             eprintln!(
-                "connected {}/{} (p50 {:.2} ms, p99 {:.2} ms) | published {} at {:.0}/s | \
+                "connected {}/{} (p50 {:.2} ms, p99 {:.2} ms, {} retried) | published {} at {:.0}/s | \
                  {} deliveries at {:.0}/s, latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms | \
                  lost {} dup {} dropped {} | loadgen cpu {:.2}s of {:.2}s{}",
                 report.connected,
                 report.subscribers,
                 report.connect_p50_ms,
                 report.connect_p99_ms,
+                report.connect_retries,
                 report.published,
                 report.publish_rate,
                 report.deliveries,
@@ -84,30 +101,11 @@ fn main() -> anyhow::Result<()> {
             let config = serde_json::from_str(&config).context("a helper's --config is JSON")?;
             fleet::helper(config, first_index)
         }
+        Command::Origin { bind } => origin::serve(bind),
         Command::Chart { input, output } => {
             let table = std::fs::read_to_string(&input)
                 .with_context(|| format!("cannot read {}", input.display()))?;
             chart::draw(&table, &output)
         }
     }
-}
-
-/// This process's CPU time so far (user + system), from `/proc/self/stat` in clock ticks
-/// (`USER_HZ`, 100 on Linux); 0 where that file does not exist.
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the `)` that closes the command name: state is the first, utime the 12th.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |index: usize| {
-        fields
-            .get(index)
-            .and_then(|field| field.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }

@@ -15,7 +15,7 @@ const WARM: &str = "warm";
 
 /// What a subscriber found in an event's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Payload {
+pub(crate) enum Stamp {
     /// A measured event.
     Bench {
         /// Its position in the run, from 0.
@@ -52,14 +52,14 @@ pub(crate) fn warm() -> &'static str {
 }
 
 /// Reads an event's data; `None` for anything loadgen did not send (a welcome, a reset).
-pub(crate) fn decode(data: &str) -> Option<Payload> {
+pub(crate) fn decode(data: &str) -> Option<Stamp> {
     if data == WARM {
-        return Some(Payload::Warm);
+        return Some(Stamp::Warm);
     }
     let mut parts = data.splitn(3, ' ');
     let seq = parts.next()?.parse().ok()?;
     let sent_ns = parts.next()?.parse().ok()?;
-    Some(Payload::Bench { seq, sent_ns })
+    Some(Stamp::Bench { seq, sent_ns })
 }
 
 #[cfg(test)]
@@ -72,7 +72,7 @@ mod tests {
         assert_eq!(data.len(), 64);
         assert_eq!(
             decode(&data),
-            Some(Payload::Bench {
+            Some(Stamp::Bench {
                 seq: 41,
                 sent_ns: 1_700_000_000_123_456_789
             })
@@ -85,7 +85,7 @@ mod tests {
         assert_eq!(data, "7 12345 ");
         assert_eq!(
             decode(&data),
-            Some(Payload::Bench {
+            Some(Stamp::Bench {
                 seq: 7,
                 sent_ns: 12345
             })
@@ -94,7 +94,7 @@ mod tests {
 
     #[test]
     fn recognises_warm_up_and_ignores_the_rest() {
-        assert_eq!(decode(warm()), Some(Payload::Warm));
+        assert_eq!(decode(warm()), Some(Stamp::Warm));
         assert_eq!(decode("hello from stream"), None);
         assert_eq!(decode(""), None);
         assert_eq!(decode("12"), None);

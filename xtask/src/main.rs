@@ -32,11 +32,13 @@ commands:
   run [-- ARGS...]   install, build, then run the release server on http://127.0.0.1:3000
                      with a fresh publish token; ARGS go to the server
   fuzz [SECONDS]     fuzz the SSE parser with libFuzzer (default 60 s)
-  bench [--quick] [--no-pin] [--perf] [--scenario NAME] [--server NAME]
-                     Herald vs Nchan vs an axum baseline under load; results in bench/results/
+  bench [--quick] [--pin-only | --no-pin] [--perf] [--scenario NAME] [--server NAME]
+                     Herald vs an axum baseline, Nchan and Pushpin under load, pinned (one
+                     core per server) and unpinned (workers = cores); results in bench/results/
                      (--quick: a tenth of the sizes, into target/bench/quick/, under 2 minutes;
-                     --scenario/--server: one of each, one round, into target/bench/partial/;
-                     --perf: CPU profiles while delivering, into profiles/ beside the results)
+                     --pin-only/--no-pin, --scenario/--server: part of it, into
+                     target/bench/partial/; --perf: CPU profiles while delivering, into
+                     profiles/ beside the results)
   test               install (with Chromium), then fmt, clippy, host tests, UI build,
                      browser tests and the end-to-end test, stopping at the first failure";
 
