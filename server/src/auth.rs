@@ -8,11 +8,11 @@ use shared::TopicName;
 use crate::error::ApiError;
 
 /// Topics only the server itself publishes to.
-pub const RESERVED_TOPICS: [&str; 1] = [shared::topic::CLOCK];
+pub(crate) const RESERVED_TOPICS: [&str; 1] = [shared::topic::CLOCK];
 
 /// How a publish was let through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// With a valid token.
     Token,
     /// Without one, to open topics only: subject to the per-client rate limit.
@@ -21,7 +21,7 @@ pub enum Access {
 
 /// The publish rules of this server.
 #[derive(Debug, Clone)]
-pub struct PublishPolicy {
+pub(crate) struct PublishPolicy {
     tokens: Vec<String>,
     open_topics: HashSet<String>,
 }
@@ -29,7 +29,7 @@ pub struct PublishPolicy {
 impl PublishPolicy {
     /// Rules from the configured tokens and open topics.
     #[must_use]
-    pub fn new(tokens: &[String], open_topics: &[String]) -> Self {
+    pub(crate) fn new(tokens: &[String], open_topics: &[String]) -> Self {
         Self {
             tokens: tokens
                 .iter()
@@ -44,7 +44,7 @@ impl PublishPolicy {
     ///
     /// # Errors
     /// 403 for a reserved topic; 401 when a token is needed and missing or wrong.
-    pub fn authorize(
+    pub(crate) fn authorize(
         &self,
         authorization: Option<&str>,
         topics: &[TopicName],

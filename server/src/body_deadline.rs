@@ -40,7 +40,7 @@ const LINGER: Duration = Duration::from_secs(1);
 
 /// The time a request body may take, from its head.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyTimeout(pub Duration);
+pub(crate) struct BodyTimeout(pub Duration);
 
 /// How a request frames its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ enum Framing {
 ///
 /// # Errors
 /// Whatever the wrapped service returns.
-pub async fn middleware(
+pub(crate) async fn middleware(
     BodyTimeout(timeout): BodyTimeout,
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -99,7 +99,7 @@ pub async fn middleware(
         Drained::Late | Drained::TooLong => response,
     };
     if response.status() == StatusCode::REQUEST_TIMEOUT {
-        crate::warn_limited!(
+        crate::log_limit::warn_limited!(
             peer = %peer.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
             "request body not complete within {} ms; answered 408 and closing",
             timeout.as_millis()

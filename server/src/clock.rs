@@ -16,10 +16,10 @@ use crate::hub::log::NewEvent;
 use crate::metrics::Stats;
 
 /// The seed's period: one tick a second.
-pub const PERIOD: Duration = Duration::from_secs(1);
+pub(crate) const PERIOD: Duration = Duration::from_secs(1);
 
 /// Publishes a tick every [`PERIOD`] until `shutdown` is cancelled.
-pub async fn run(hub: Arc<Hub>, stats: Arc<Stats>, shutdown: CancellationToken) {
+pub(crate) async fn run(hub: Arc<Hub>, stats: Arc<Stats>, shutdown: CancellationToken) {
     let name = EventName::new(shared::event::CURRENT_TIME).expect("a constant, valid event name");
     let topic = [TopicName::new(shared::topic::CLOCK).expect("a constant, valid topic name")];
     let mut ticks = tokio::time::interval(PERIOD);

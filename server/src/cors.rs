@@ -18,7 +18,7 @@ use actix_web::{Error, HttpResponse};
 use crate::error::ApiError;
 
 /// Port of the development UI served by `trunk serve`.
-pub const DEV_UI_PORT: u16 = 1234;
+pub(crate) const DEV_UI_PORT: u16 = 1234;
 /// Headers a cross-origin page may send: the resume header and the publish API's.
 const ALLOWED_HEADERS: &str = "Last-Event-ID, Content-Type, Authorization";
 /// How long a browser may cache a preflight answer, in seconds.
@@ -26,13 +26,13 @@ const PREFLIGHT_MAX_AGE: &str = "600";
 
 /// The origins allowed to make credentialed cross-origin requests.
 #[derive(Debug, Clone)]
-pub struct AllowedOrigins(Arc<HashSet<String>>);
+pub(crate) struct AllowedOrigins(Arc<HashSet<String>>);
 
 impl AllowedOrigins {
     /// The server's own origin (as `127.0.0.1` and `localhost`), the development UI's, and
     /// `extra`. Trailing slashes are ignored: browsers never send one.
     #[must_use]
-    pub fn new(local: SocketAddr, extra: &[String]) -> Self {
+    pub(crate) fn new(local: SocketAddr, extra: &[String]) -> Self {
         let mut origins = HashSet::new();
         for port in [local.port(), DEV_UI_PORT] {
             origins.insert(format!("http://127.0.0.1:{port}"));
@@ -51,7 +51,7 @@ impl AllowedOrigins {
 
     /// Whether `origin` may read responses with credentials.
     #[must_use]
-    pub fn allows(&self, origin: &str) -> bool {
+    pub(crate) fn allows(&self, origin: &str) -> bool {
         self.0.contains(origin)
     }
 }
@@ -60,7 +60,7 @@ impl AllowedOrigins {
 ///
 /// # Errors
 /// Whatever the wrapped service returns.
-pub async fn middleware(
+pub(crate) async fn middleware(
     origins: AllowedOrigins,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 /// The policy for the UI built into `dist`.
 #[must_use]
-pub fn policy_for(dist: &Path) -> String {
+pub(crate) fn policy_for(dist: &Path) -> String {
     let html = std::fs::read_to_string(dist.join("index.html")).unwrap_or_default();
     let hashes: String = inline_scripts(&html)
         .map(|script| format!(" 'sha256-{}'", STANDARD.encode(Sha256::digest(script))))

@@ -10,7 +10,7 @@ use crate::hub::log::LogError;
 
 /// Everything a request can be refused for.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// No route or file at this path.
     #[error("nothing at {method} {}", shown(path))]
     NotFound {

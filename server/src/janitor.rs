@@ -13,12 +13,12 @@ use crate::metrics::Stats;
 
 /// How often subscribers are checked for having fallen out of history: a stalled reader is cut
 /// within this of its next event leaving history. A look at each subscriber, nothing per event.
-pub const CUT_PERIOD: Duration = Duration::from_secs(1);
+pub(crate) const CUT_PERIOD: Duration = Duration::from_secs(1);
 /// How often expired history is swept.
-pub const SWEEP_PERIOD: Duration = Duration::from_secs(30);
+pub(crate) const SWEEP_PERIOD: Duration = Duration::from_secs(30);
 
 /// Cuts and sweeps until `shutdown` is cancelled.
-pub async fn run(hub: Arc<Hub>, stats: Arc<Stats>, shutdown: CancellationToken) {
+pub(crate) async fn run(hub: Arc<Hub>, stats: Arc<Stats>, shutdown: CancellationToken) {
     let mut cuts = tokio::time::interval(CUT_PERIOD);
     cuts.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut sweeps = tokio::time::interval(SWEEP_PERIOD);

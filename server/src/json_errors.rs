@@ -20,7 +20,7 @@ const FILE_METHODS: &str = "GET, HEAD";
 ///
 /// # Errors
 /// An error from the wrapped service comes back as one whose answer is JSON too.
-pub async fn middleware(
+pub(crate) async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {

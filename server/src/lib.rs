@@ -2,25 +2,25 @@
 //! shutdown future completes; `main.rs` only parses flags, binds and calls it, and tests call
 //! the same function on `127.0.0.1:0`.
 
-pub mod auth;
-pub mod body_deadline;
-pub mod clock;
-pub mod config;
-pub mod cors;
-pub mod csp;
-pub mod error;
-pub mod hub;
-pub mod janitor;
-pub mod json_errors;
-pub mod log_limit;
-pub mod metrics;
-pub mod pacer;
-pub mod pacing;
-pub mod ratelimit;
-pub mod routes;
-pub mod state;
-pub mod stream;
-pub mod topics;
+mod auth;
+mod body_deadline;
+mod clock;
+mod config;
+mod cors;
+mod csp;
+mod error;
+mod hub;
+mod janitor;
+mod json_errors;
+mod log_limit;
+mod metrics;
+mod pacer;
+mod pacing;
+mod ratelimit;
+mod routes;
+mod state;
+mod stream;
+mod topics;
 
 use std::future::Future;
 use std::net::TcpListener;

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 /// Lines one kind of warning may log per second: enough to see what is happening, too few to
 /// fill a disk or bury other lines.
-pub const PER_SECOND: u32 = 5;
+pub(crate) const PER_SECOND: u32 = 5;
 
 /// The window the limit counts in.
 const WINDOW: Duration = Duration::from_secs(1);
 
 /// The budget of one kind of warning.
 #[derive(Debug)]
-pub struct LogLimit {
+pub(crate) struct LogLimit {
     per_window: u32,
     state: Mutex<Window>,
 }
@@ -29,7 +29,7 @@ struct Window {
 impl LogLimit {
     /// A budget of `per_second` lines a second.
     #[must_use]
-    pub const fn new(per_second: u32) -> Self {
+    pub(crate) const fn new(per_second: u32) -> Self {
         Self {
             per_window: per_second,
             state: Mutex::new(Window {
@@ -42,7 +42,7 @@ impl LogLimit {
 
     /// Whether one more line may be logged at `now`: `Some(n)` with the `n` lines held back
     /// since the last one logged, or `None` (and it is counted) when over budget.
-    pub fn admit(&self, now: Instant) -> Option<u64> {
+    pub(crate) fn admit(&self, now: Instant) -> Option<u64> {
         let mut window = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let expired = window
             .started
@@ -63,7 +63,6 @@ impl LogLimit {
 
 /// `tracing::warn!`, at most [`PER_SECOND`] times a second from this call site; each line logged
 /// carries `suppressed`, the count held back since the previous one.
-#[macro_export]
 macro_rules! warn_limited {
     ($($arg:tt)+) => {{
         static LIMIT: $crate::log_limit::LogLimit =
@@ -73,6 +72,7 @@ macro_rules! warn_limited {
         }
     }};
 }
+pub(crate) use warn_limited;
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@ use crate::hub::log::Census;
 
 /// Counters and gauges, updated lock-free on the hot paths.
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     connections: AtomicU64,
     published: AtomicU64,
     deliveries: AtomicU64,
@@ -22,12 +22,12 @@ pub struct Stats {
 /// Counts one open TCP connection for as long as it lives: actix keeps it in the connection's
 /// extensions, which are dropped when the connection's task ends.
 #[derive(Debug)]
-pub struct TcpConnectionGuard(Arc<Stats>);
+pub(crate) struct TcpConnectionGuard(Arc<Stats>);
 
 impl TcpConnectionGuard {
     /// Counts a connection that has just been accepted.
     #[must_use]
-    pub fn new(stats: &Arc<Stats>) -> Self {
+    pub(crate) fn new(stats: &Arc<Stats>) -> Self {
         stats.tcp_open.fetch_add(1, Relaxed);
         Self(Arc::clone(stats))
     }
@@ -41,19 +41,19 @@ impl Drop for TcpConnectionGuard {
 
 impl Stats {
     /// One event published.
-    pub fn published(&self) {
+    pub(crate) fn published(&self) {
         self.published.fetch_add(1, Relaxed);
     }
 
     /// `events` written to one subscriber.
-    pub fn delivered(&self, events: usize) {
+    pub(crate) fn delivered(&self, events: usize) {
         if events > 0 {
             self.deliveries.fetch_add(events as u64, Relaxed);
         }
     }
 
     /// `count` subscribers ended because history no longer held their next event.
-    pub fn cut_behind(&self, count: usize) {
+    pub(crate) fn cut_behind(&self, count: usize) {
         self.slow_cut.fetch_add(count as u64, Relaxed);
     }
 
@@ -75,21 +75,9 @@ impl Stats {
         self.connections.fetch_sub(1, Relaxed);
     }
 
-    /// Event streams open now.
-    #[must_use]
-    pub fn connections(&self) -> u64 {
-        self.connections.load(Relaxed)
-    }
-
-    /// Subscribers cut for falling out of history, since start.
-    #[must_use]
-    pub fn slow_cut(&self) -> u64 {
-        self.slow_cut.load(Relaxed)
-    }
-
     /// The Prometheus text exposition of every counter, plus the hub's gauges given.
     #[must_use]
-    pub fn render(&self, subscribers: usize, census: Census) -> String {
+    pub(crate) fn render(&self, subscribers: usize, census: Census) -> String {
         let rows = [
             (
                 "herald_connections",

@@ -36,7 +36,7 @@ thread_local! {
 
 /// Has `waker` woken no earlier than `not_before`, in its turn. Returns `false` where there is
 /// no worker to pace on (not on an actix worker thread); the caller then writes unpaced.
-pub fn wait(not_before: Instant, waker: &Waker) -> bool {
+pub(crate) fn wait(not_before: Instant, waker: &Waker) -> bool {
     let Some(waiting) = pacer() else {
         return false;
     };

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 /// Where a stream is between writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Writes as soon as there is something to write.
     Ready,
     /// Wrote a moment ago with nothing else waiting; an event arriving before `until` waits
@@ -39,7 +39,7 @@ pub enum Phase {
 
 /// What a stream does when polled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Write what is waiting.
     Write,
     /// Nothing to write: list on the topics and wait for a publish.
@@ -52,7 +52,7 @@ pub enum Step {
 
 /// A stream's pacing.
 #[derive(Debug, Clone, Copy)]
-pub struct Pacing {
+pub(crate) struct Pacing {
     phase: Phase,
     pace: Duration,
     /// The last release from the pacer found events waiting: traffic is dense, so the next
@@ -64,7 +64,7 @@ impl Pacing {
     /// A stream that writes at most once per `pace` while events keep coming; zero never holds
     /// a write back.
     #[must_use]
-    pub fn new(pace: Duration) -> Self {
+    pub(crate) fn new(pace: Duration) -> Self {
         Self {
             phase: Phase::Ready,
             pace,
@@ -73,13 +73,13 @@ impl Pacing {
     }
 
     /// The current phase.
-    #[must_use]
-    pub fn phase(&self) -> Phase {
+    #[cfg(test)]
+    pub(crate) fn phase(&self) -> Phase {
         self.phase
     }
 
     /// The stream is polled at `now`; `pending` says whether events wait past its position.
-    pub fn poll(&mut self, now: Instant, pending: bool) -> Step {
+    pub(crate) fn poll(&mut self, now: Instant, pending: bool) -> Step {
         match self.phase {
             Phase::Paced { until } if now < until => Step::StayPaced,
             Phase::Paced { .. } => {
@@ -114,7 +114,7 @@ impl Pacing {
     /// A write went out at `now`. `cut_short`: its budget ran out with events still waiting,
     /// which go out at once (the socket's own backpressure paces those). Returns the instant to
     /// queue at the pacer until, when the stream must do so now.
-    pub fn wrote(&mut self, now: Instant, cut_short: bool) -> Option<Instant> {
+    pub(crate) fn wrote(&mut self, now: Instant, cut_short: bool) -> Option<Instant> {
         if cut_short || self.pace.is_zero() {
             self.phase = Phase::Ready;
             return None;
@@ -130,7 +130,7 @@ impl Pacing {
     }
 
     /// There is no pacer to wait at (not on a worker thread): write unpaced from now on.
-    pub fn no_pacer(&mut self) {
+    pub(crate) fn no_pacer(&mut self) {
         self.phase = Phase::Ready;
         self.pace = Duration::ZERO;
         self.dense = false;

@@ -24,7 +24,7 @@ struct Bucket {
 
 /// Allows `rate` publishes a second per client, in bursts of up to `burst`.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     rate: f64,
     burst: f64,
     table: Mutex<Table>,
@@ -33,7 +33,7 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A limiter of `rate` per second with bursts of `burst`.
     #[must_use]
-    pub fn new(rate: f64, burst: f64) -> Self {
+    pub(crate) fn new(rate: f64, burst: f64) -> Self {
         Self::with_capacity(rate, burst, MAX_CLIENTS)
     }
 
@@ -49,7 +49,7 @@ impl RateLimiter {
     ///
     /// # Errors
     /// The wait until the next publish would be allowed.
-    pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         let fresh = Bucket {
             tokens: self.burst,

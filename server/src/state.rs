@@ -12,21 +12,21 @@ use crate::stream::Timing;
 
 /// Shared application state, one per server (handed to actix as `web::Data`).
 #[derive(Debug)]
-pub struct ServerState {
+pub(crate) struct ServerState {
     /// The hub every stream and publish goes through.
-    pub hub: Arc<Hub>,
+    pub(crate) hub: Arc<Hub>,
     /// What the server counts, for `/metrics`.
-    pub stats: Arc<Stats>,
+    pub(crate) stats: Arc<Stats>,
     /// When streams write: heartbeats, pacing.
-    pub timing: Timing,
+    pub(crate) timing: Timing,
     /// Open streams allowed at once.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Who may publish where.
-    pub policy: PublishPolicy,
+    pub(crate) policy: PublishPolicy,
     /// The rate limit on open topics.
-    pub limiter: RateLimiter,
+    pub(crate) limiter: RateLimiter,
     /// Largest `data` a publish may carry, in bytes.
-    pub max_body: usize,
+    pub(crate) max_body: usize,
     /// Cancelled when the server starts draining; every stream ends then.
-    pub shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
 }

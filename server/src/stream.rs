@@ -24,14 +24,14 @@ use crate::pacing::{Pacing, Step};
 
 /// A counted open stream; dropping it frees its place under the connection limit.
 #[derive(Debug)]
-pub struct ConnectionPermit {
+pub(crate) struct ConnectionPermit {
     stats: Arc<Stats>,
 }
 
 impl ConnectionPermit {
     /// Takes a place under `max` open streams, or `None` when all are taken.
     #[must_use]
-    pub fn try_acquire(stats: &Arc<Stats>, max: usize) -> Option<Self> {
+    pub(crate) fn try_acquire(stats: &Arc<Stats>, max: usize) -> Option<Self> {
         stats.try_open_connection(max).then(|| Self {
             stats: Arc::clone(stats),
         })
@@ -46,16 +46,16 @@ impl Drop for ConnectionPermit {
 
 /// How a stream times its writes.
 #[derive(Debug, Clone, Copy)]
-pub struct Timing {
+pub(crate) struct Timing {
     /// Idle time after which a heartbeat comment is sent.
-    pub heartbeat: Duration,
+    pub(crate) heartbeat: Duration,
     /// Least time between two writes while events keep coming; zero writes every event at once.
-    pub pace: Duration,
+    pub(crate) pace: Duration,
 }
 
 /// The response body stream of one subscriber.
 #[derive(Debug)]
-pub struct EventStream {
+pub(crate) struct EventStream {
     prelude: Option<Bytes>,
     subscriber: Subscriber,
     pacing: Pacing,
@@ -77,7 +77,7 @@ impl EventStream {
     /// Streams `subscription` until the client leaves or the hub ends it (it fell out of
     /// history, or the server is draining).
     #[must_use]
-    pub fn new(
+    pub(crate) fn new(
         subscription: Subscribed,
         permit: ConnectionPermit,
         hub: &Hub,

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] saying which rule a name breaks.
-pub fn named<S: AsRef<str>>(
+pub(crate) fn named<S: AsRef<str>>(
     names: impl IntoIterator<Item = S>,
 ) -> Result<Vec<TopicName>, ApiError> {
     TopicName::list(names).map_err(|err| ApiError::BadRequest(format!("topic: {err}")))
@@ -19,7 +19,7 @@ pub fn named<S: AsRef<str>>(
 ///
 /// # Errors
 /// As [`named`].
-pub fn requested(asked: Vec<String>) -> Result<Vec<TopicName>, ApiError> {
+pub(crate) fn requested(asked: Vec<String>) -> Result<Vec<TopicName>, ApiError> {
     if asked.is_empty() {
         return Ok(TopicName::defaults());
     }

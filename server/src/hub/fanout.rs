@@ -15,18 +15,18 @@ use shared::TopicName;
 
 /// What wakes one stream: shared by its listings on every topic it reads.
 #[derive(Debug, Default)]
-pub struct Signal {
+pub(crate) struct Signal {
     waker: AtomicWaker,
 }
 
 impl Signal {
     /// Wakes the stream, if it registered a waker.
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         self.waker.wake();
     }
 
     /// Has `waker` woken by the next [`Signal::wake`].
-    pub fn register(&self, waker: &Waker) {
+    pub(crate) fn register(&self, waker: &Waker) {
         self.waker.register(waker);
     }
 }
@@ -40,7 +40,7 @@ struct Listing {
 
 /// The streams waiting on one topic.
 #[derive(Debug, Default)]
-pub struct Waiters {
+pub(crate) struct Waiters {
     listed: Mutex<Vec<Arc<Listing>>>,
     /// A spare list, so that waking does not allocate: the woken list is swapped out under the
     /// lock and its allocation handed back afterwards.
@@ -54,7 +54,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Waiters {
     /// Wakes every stream listed and unlists it.
-    pub fn wake_all(&self) {
+    pub(crate) fn wake_all(&self) {
         let mut woken = std::mem::take(&mut *lock(&self.spare));
         std::mem::swap(&mut *lock(&self.listed), &mut woken);
         for listing in woken.drain(..) {
@@ -86,13 +86,13 @@ impl Waiters {
 
 /// Every topic's waiters on this node.
 #[derive(Debug, Default)]
-pub struct Fanout {
+pub(crate) struct Fanout {
     topics: Mutex<HashMap<TopicName, Arc<Waiters>>>,
 }
 
 impl Fanout {
     /// Wakes the streams waiting on `topics`.
-    pub fn wake(&self, topics: &[TopicName]) {
+    pub(crate) fn wake(&self, topics: &[TopicName]) {
         for name in topics {
             let waiters = lock(&self.topics).get(name).cloned();
             if let Some(waiters) = waiters {
@@ -103,7 +103,7 @@ impl Fanout {
 
     /// A stream's way onto the lists of `topics`, all waking `signal`.
     #[must_use]
-    pub fn join(self: &Arc<Self>, topics: &[TopicName], signal: &Arc<Signal>) -> Membership {
+    pub(crate) fn join(self: &Arc<Self>, topics: &[TopicName], signal: &Arc<Signal>) -> Membership {
         let mut map = lock(&self.topics);
         let places = topics
             .iter()
@@ -123,8 +123,8 @@ impl Fanout {
     }
 
     /// Topics with waiters' lists.
-    #[must_use]
-    pub fn topic_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn topic_count(&self) -> usize {
         lock(&self.topics).len()
     }
 }
@@ -137,7 +137,7 @@ struct Place {
 
 /// A stream's places on its topics' lists; leaving (dropping) forgets lists nobody holds.
 #[derive(Debug)]
-pub struct Membership {
+pub(crate) struct Membership {
     fanout: Arc<Fanout>,
     topics: Vec<TopicName>,
     places: Vec<Place>,
@@ -145,7 +145,7 @@ pub struct Membership {
 
 impl Membership {
     /// Lists the stream on every topic where it is not listed already.
-    pub fn list(&self) {
+    pub(crate) fn list(&self) {
         for place in &self.places {
             place.waiters.list(&place.listing);
         }

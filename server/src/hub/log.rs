@@ -14,7 +14,7 @@ use shared::wire::{EventFrame, EventId, EventName};
 
 /// Why the log refused to append or to open topics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum LogError {
+pub(crate) enum LogError {
     /// Every place for a topic is taken by topics with subscribers or live history.
     #[error(
         "too many topics ({max}); a topic is forgotten once nobody listens and its history expires"
@@ -27,23 +27,27 @@ pub enum LogError {
 
 /// One event to append.
 #[derive(Debug, Clone, Copy)]
-pub struct NewEvent<'a> {
+pub(crate) struct NewEvent<'a> {
     /// Where it goes: at least one topic, no repeats.
-    pub topics: &'a [TopicName],
+    pub(crate) topics: &'a [TopicName],
     /// Its type; `message` when `None`.
-    pub event: Option<&'a EventName>,
+    pub(crate) event: Option<&'a EventName>,
     /// Its data, any text (line breaks become several `data:` lines).
-    pub data: &'a str,
+    pub(crate) data: &'a str,
     /// A reconnection time to send along, in milliseconds.
-    pub retry: Option<u64>,
+    pub(crate) retry: Option<u64>,
     /// The publisher's idempotency key.
-    pub key: Option<&'a str>,
+    pub(crate) key: Option<&'a str>,
 }
 
 impl<'a> NewEvent<'a> {
     /// A plain event of type `event` to `topics`.
     #[must_use]
-    pub fn new(topics: &'a [TopicName], event: Option<&'a EventName>, data: &'a str) -> Self {
+    pub(crate) fn new(
+        topics: &'a [TopicName],
+        event: Option<&'a EventName>,
+        data: &'a str,
+    ) -> Self {
         Self {
             topics,
             event,
@@ -55,7 +59,7 @@ impl<'a> NewEvent<'a> {
 
     /// The event's frame under `id`: encoded once, shared by history and every reader.
     #[must_use]
-    pub fn encode(&self, id: u64) -> Bytes {
+    pub(crate) fn encode(&self, id: u64) -> Bytes {
         let event_id = EventId::from_seq(id);
         let mut frame = EventFrame::new(self.data).id(&event_id);
         if let Some(event) = self.event {
@@ -70,7 +74,7 @@ impl<'a> NewEvent<'a> {
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Appended {
+pub(crate) enum Appended {
     /// A new event under this id.
     New(u64),
     /// The key was seen on an event still in history: nothing appended, that event's id.
@@ -80,7 +84,7 @@ pub enum Appended {
 impl Appended {
     /// The id the publisher is answered with.
     #[must_use]
-    pub fn id(self) -> u64 {
+    pub(crate) fn id(self) -> u64 {
         match self {
             Self::New(id) | Self::Repeated(id) => id,
         }
@@ -89,7 +93,7 @@ impl Appended {
 
 /// Where a subscriber that sent a `Last-Event-ID` starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resume {
+pub(crate) enum Resume {
     /// After this id: an id of ours that history may still cover.
     After(u64),
     /// Not an id this log handed out (another run's, another server's, garbage): the client
@@ -99,7 +103,7 @@ pub enum Resume {
 
 /// How a read past a position ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Read {
+pub(crate) enum Read {
     /// Every event in the range was handed over.
     Complete,
     /// The budget ran out; events after this id (and up to the range's end) remain.
@@ -109,10 +113,7 @@ pub enum Read {
 }
 
 /// One topic's history, as readers see it.
-pub trait TopicLog: Send + Sync + fmt::Debug {
-    /// The topic's name.
-    fn name(&self) -> &TopicName;
-
+pub(crate) trait TopicLog: Send + Sync + fmt::Debug {
     /// The newest id appended to this topic (0 when none): a cheap check for news.
     fn newest(&self) -> u64;
 
@@ -132,19 +133,19 @@ pub trait TopicLog: Send + Sync + fmt::Debug {
 
 /// What one write may still carry: bytes and events.
 #[derive(Debug, Clone, Copy)]
-pub struct Budget {
+pub(crate) struct Budget {
     /// Bytes left.
-    pub bytes: usize,
+    pub(crate) bytes: usize,
     /// Events left.
-    pub events: usize,
+    pub(crate) events: usize,
     /// Whether anything was taken yet: the first event is taken whatever its size.
-    pub taken: bool,
+    pub(crate) taken: bool,
 }
 
 impl Budget {
     /// A budget of `bytes` and `events`.
     #[must_use]
-    pub fn new(bytes: usize, events: usize) -> Self {
+    pub(crate) fn new(bytes: usize, events: usize) -> Self {
         Self {
             bytes,
             events,
@@ -153,7 +154,7 @@ impl Budget {
     }
 
     /// Takes a frame of `len` bytes if it fits; `false` when the budget is spent.
-    pub fn take(&mut self, len: usize) -> bool {
+    pub(crate) fn take(&mut self, len: usize) -> bool {
         if self.taken && (len > self.bytes || self.events == 0) {
             return false;
         }
@@ -165,7 +166,7 @@ impl Budget {
 }
 
 /// A log of events for every topic of one hub.
-pub trait EventLog: Send + Sync + fmt::Debug {
+pub(crate) trait EventLog: Send + Sync + fmt::Debug {
     /// Appends one event to each of its topics under one new id, greater than every id handed
     /// out before; or, when its key matches an event still in one of those topics' history,
     /// appends nothing.
@@ -201,13 +202,13 @@ pub trait EventLog: Send + Sync + fmt::Debug {
 
 /// How much a log holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Census {
+pub(crate) struct Census {
     /// Topics held.
-    pub topics: usize,
+    pub(crate) topics: usize,
     /// Events held, counted once per topic they are in.
-    pub events: usize,
+    pub(crate) events: usize,
     /// Bytes of frames held.
-    pub bytes: usize,
+    pub(crate) bytes: usize,
 }
 
 #[cfg(test)]

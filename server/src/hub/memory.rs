@@ -18,20 +18,20 @@ use super::ring::TopicRing;
 
 /// The bounds of a log.
 #[derive(Debug, Clone, Copy)]
-pub struct LogLimits {
+pub(crate) struct LogLimits {
     /// Events kept per topic.
-    pub history_len: usize,
+    pub(crate) history_len: usize,
     /// How long an event stays replayable.
-    pub history_age: Duration,
+    pub(crate) history_age: Duration,
     /// Bytes of frames kept over all topics; past it, the oldest events go first.
-    pub history_bytes: usize,
+    pub(crate) history_bytes: usize,
     /// Topics held at once (with readers or history).
-    pub max_topics: usize,
+    pub(crate) max_topics: usize,
 }
 
 /// The log of one node, in memory.
 #[derive(Debug)]
-pub struct MemoryLog {
+pub(crate) struct MemoryLog {
     limits: LogLimits,
     /// Held for the whole of an append or a mark: ids are handed out and made readable in order.
     sequence: Mutex<Sequence>,
@@ -64,7 +64,7 @@ impl MemoryLog {
     /// An empty log whose ids start at the current time in microseconds, so that ids from an
     /// earlier run are recognisably older than anything this run holds.
     #[must_use]
-    pub fn new(limits: LogLimits) -> Self {
+    pub(crate) fn new(limits: LogLimits) -> Self {
         let now_micros = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| {
@@ -140,9 +140,10 @@ impl MemoryLog {
             .iter()
             .map(|name| {
                 Arc::clone(
-                    topics.rings.entry(name.clone()).or_insert_with(|| {
-                        Arc::new(TopicRing::new(name.clone(), forgotten_through))
-                    }),
+                    topics
+                        .rings
+                        .entry(name.clone())
+                        .or_insert_with(|| Arc::new(TopicRing::new(forgotten_through))),
                 )
             })
             .collect())

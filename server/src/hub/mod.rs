@@ -6,11 +6,11 @@
 //! memory: a subscriber is cut only when history no longer holds its next event, and then
 //! reconnects with `Last-Event-ID` and is told `reset`.
 
-pub mod fanout;
-pub mod log;
-pub mod memory;
+pub(crate) mod fanout;
+pub(crate) mod log;
+pub(crate) mod memory;
 mod ring;
-pub mod subscriber;
+pub(crate) mod subscriber;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -26,11 +26,11 @@ use subscriber::{End, Member, Subscriber};
 /// Bytes gathered into one write at most (past the first event, which always goes): large
 /// enough that a burst of small events leaves in a few writes, small enough that a replay of
 /// large events is never held in a second copy much beyond what the socket takes at once.
-pub const MAX_CHUNK: usize = 16 * 1024;
+pub(crate) const MAX_CHUNK: usize = 16 * 1024;
 
 /// The hub of one node.
 #[derive(Debug)]
-pub struct Hub {
+pub(crate) struct Hub {
     log: Arc<dyn EventLog>,
     fanout: Arc<Fanout>,
     members: Mutex<Members>,
@@ -77,18 +77,18 @@ enum Start {
 
 /// A new subscriber: what to write first, then its reading side.
 #[derive(Debug)]
-pub struct Subscribed {
+pub(crate) struct Subscribed {
     /// `retry:`, and `reset` when the client must re-fetch its state.
-    pub prelude: Bytes,
+    pub(crate) prelude: Bytes,
     /// Reads the replay, the welcome, then live events.
-    pub subscriber: Subscriber,
+    pub(crate) subscriber: Subscriber,
 }
 
 impl Hub {
     /// A hub over `log`, writing at most `events_per_write` events per write, telling browsers
     /// to wait `retry` before reconnecting.
     #[must_use]
-    pub fn new(
+    pub(crate) fn new(
         log: Arc<dyn EventLog>,
         events_per_write: usize,
         retry: std::time::Duration,
@@ -121,13 +121,13 @@ impl Hub {
 
     /// The frame that tells a browser how long to wait before reconnecting.
     #[must_use]
-    pub fn retry_frame(&self) -> Bytes {
+    pub(crate) fn retry_frame(&self) -> Bytes {
         self.retry_frame.clone()
     }
 
     /// The comment frame that keeps an idle stream alive and reveals dead peers.
     #[must_use]
-    pub fn heartbeat_frame(&self) -> Bytes {
+    pub(crate) fn heartbeat_frame(&self) -> Bytes {
         self.heartbeat_frame.clone()
     }
 
@@ -137,7 +137,7 @@ impl Hub {
     /// # Errors
     /// [`LogError::TooManyTopics`] when a topic it names is new and there is no room for it;
     /// nothing is published then.
-    pub fn publish(&self, event: &NewEvent<'_>) -> Result<Appended, LogError> {
+    pub(crate) fn publish(&self, event: &NewEvent<'_>) -> Result<Appended, LogError> {
         let appended = self.log.append(event)?;
         if let Appended::New(_) = appended {
             self.fanout.wake(event.topics);
@@ -150,7 +150,7 @@ impl Hub {
     ///
     /// # Errors
     /// [`LogError::TooManyTopics`] when a topic it names is new and there is no room for it.
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         self: &Arc<Self>,
         topics: &[TopicName],
         last_event_id: Option<&[u8]>,
@@ -213,7 +213,7 @@ impl Hub {
     /// Ends the streams that history has passed (a reader that stopped reading is never
     /// polled, so it cannot find out itself); returns how many. Run periodically: it costs a
     /// look at each subscriber, never anything per event.
-    pub fn cut_behind(&self) -> usize {
+    pub(crate) fn cut_behind(&self) -> usize {
         let behind: Vec<Arc<Member>> = {
             let mut members = self.members();
             let ids: Vec<u64> = members
@@ -234,13 +234,13 @@ impl Hub {
 
     /// Drops expired history everywhere and forgets topics left with neither history nor
     /// subscribers.
-    pub fn sweep(&self) {
+    pub(crate) fn sweep(&self) {
         self.log.sweep();
     }
 
     /// Ends every stream (each sends its `retry:` hint and closes) and lets no new one stay:
     /// the server is draining.
-    pub fn close_all(&self) {
+    pub(crate) fn close_all(&self) {
         let ended: Vec<Arc<Member>> = {
             let mut members = self.members();
             members.closed = true;
@@ -253,13 +253,13 @@ impl Hub {
 
     /// What the log holds.
     #[must_use]
-    pub fn census(&self) -> Census {
+    pub(crate) fn census(&self) -> Census {
         self.log.census()
     }
 
     /// How many subscribers are registered now.
     #[must_use]
-    pub fn subscriber_count(&self) -> usize {
+    pub(crate) fn subscriber_count(&self) -> usize {
         self.members().live.len()
     }
 }

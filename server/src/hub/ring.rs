@@ -7,7 +7,6 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use shared::TopicName;
 
 use super::log::{Budget, Read, TopicLog};
 
@@ -50,7 +49,6 @@ impl Ring {
 /// One topic's history.
 #[derive(Debug)]
 pub(crate) struct TopicRing {
-    name: TopicName,
     /// The newest id appended, readable without the lock.
     newest: AtomicU64,
     ring: RwLock<Ring>,
@@ -66,9 +64,8 @@ pub(crate) struct Freed {
 impl TopicRing {
     /// An empty history whose readers count as having missed everything up to
     /// `evicted_through` (a topic forgotten and made anew remembers what it lost).
-    pub(crate) fn new(name: TopicName, evicted_through: u64) -> Self {
+    pub(crate) fn new(evicted_through: u64) -> Self {
         Self {
-            name,
             newest: AtomicU64::new(evicted_through),
             ring: RwLock::new(Ring {
                 evicted_through,
@@ -157,10 +154,6 @@ impl TopicRing {
 }
 
 impl TopicLog for TopicRing {
-    fn name(&self) -> &TopicName {
-        &self.name
-    }
-
     fn newest(&self) -> u64 {
         self.newest.load(Ordering::Acquire)
     }
@@ -202,7 +195,7 @@ mod tests {
     use super::*;
 
     fn topic() -> TopicRing {
-        TopicRing::new(TopicName::new("t").unwrap(), 0)
+        TopicRing::new(0)
     }
 
     fn ids(ring: &TopicRing, after: u64, through: u64, budget: &mut Budget) -> (Vec<u64>, Read) {

@@ -14,7 +14,7 @@ use super::log::{Budget, EventLog, Read, TopicLog};
 
 /// Why a stream ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
+pub(crate) enum End {
     /// History no longer holds the next event it has not read.
     Behind,
     /// The server is draining.
@@ -78,7 +78,7 @@ impl Member {
 
 /// What one read produced.
 #[derive(Debug)]
-pub enum Next {
+pub(crate) enum Next {
     /// Frames to write, as one chunk.
     Chunk {
         /// The frames.
@@ -102,7 +102,7 @@ pub enum Next {
 
 /// A subscriber's reading side, owned by its stream.
 #[derive(Debug)]
-pub struct Subscriber {
+pub(crate) struct Subscriber {
     pub(crate) log: Arc<dyn EventLog>,
     pub(crate) member: Arc<Member>,
     pub(crate) membership: Membership,
@@ -119,7 +119,7 @@ pub struct Subscriber {
 impl Subscriber {
     /// Whether events may be waiting past the position (a cheap check, without reading).
     #[must_use]
-    pub fn pending(&self) -> bool {
+    pub(crate) fn pending(&self) -> bool {
         if self.welcome.is_some() || self.member.ended().is_some() {
             return true;
         }
@@ -134,19 +134,19 @@ impl Subscriber {
 
     /// Why the stream must end, once it must.
     #[must_use]
-    pub fn ended(&self) -> Option<End> {
+    pub(crate) fn ended(&self) -> Option<End> {
         self.member.ended()
     }
 
     /// Has `waker` woken by the next publish on any of the topics (or by the hub ending the
     /// stream). Call before a last read: a publish in between then still wakes it.
-    pub fn listen(&self, waker: &Waker) {
+    pub(crate) fn listen(&self, waker: &Waker) {
         self.member.signal.register(waker);
         self.membership.list();
     }
 
     /// Reads what lies past the position, up to one write's budget, and moves past it.
-    pub fn read(&mut self) -> Next {
+    pub(crate) fn read(&mut self) -> Next {
         if let Some(why) = self.member.ended() {
             return Next::End { why, first: false };
         }

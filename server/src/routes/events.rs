@@ -21,7 +21,7 @@ const BUSY_BACKOFF: Duration = Duration::from_secs(10);
 /// 400 for an invalid topic; 503 with `Retry-After` over the connection limit for clients that
 /// are not browsers (an `EventSource` instead gets a `200` that tells it to come back later,
 /// because any other status makes it give up for good).
-pub async fn events(
+pub(crate) async fn events(
     req: HttpRequest,
     app: web::Data<ServerState>,
 ) -> Result<HttpResponse, ApiError> {

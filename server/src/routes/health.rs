@@ -6,12 +6,12 @@ use actix_web::{HttpResponse, web};
 use crate::state::ServerState;
 
 /// Liveness: the process answers.
-pub async fn healthz() -> HttpResponse {
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
 /// Readiness: false while draining for shutdown.
-pub async fn readyz(app: web::Data<ServerState>) -> HttpResponse {
+pub(crate) async fn readyz(app: web::Data<ServerState>) -> HttpResponse {
     if app.shutdown.is_cancelled() {
         HttpResponse::ServiceUnavailable().json(shared::payload::ErrorBody {
             error: "draining for shutdown".to_owned(),
@@ -22,7 +22,7 @@ pub async fn readyz(app: web::Data<ServerState>) -> HttpResponse {
 }
 
 /// Prometheus text format.
-pub async fn metrics(app: web::Data<ServerState>) -> HttpResponse {
+pub(crate) async fn metrics(app: web::Data<ServerState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))
         .body(

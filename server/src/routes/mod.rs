@@ -12,12 +12,12 @@ use actix_web::{Route, web};
 
 use crate::error::ApiError;
 
-pub use events::events;
-pub use health::{healthz, metrics, readyz};
-pub use publish::publish;
+pub(crate) use events::events;
+pub(crate) use health::{healthz, metrics, readyz};
+pub(crate) use publish::publish;
 
 /// What any unknown route or missing file answers: a JSON 404, like every other error.
-pub fn not_found(
+pub(crate) fn not_found(
     req: ServiceRequest,
 ) -> impl Future<Output = Result<ServiceResponse, actix_web::Error>> {
     let (req, _) = req.into_parts();
@@ -55,7 +55,7 @@ fn only(cfg: &mut web::ServiceConfig, path: &str, allow: &'static str, route: Ro
 }
 
 /// Registers every API route (static files are mounted separately, last).
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     only(
         cfg,
         shared::names::EVENTS_PATH,

@@ -34,7 +34,7 @@ struct Incoming {
 /// # Errors
 /// 400 bad fields, 401 missing or wrong token, 403 reserved topic, 413 data above
 /// `--max-body`, 415 unknown body format, 429 over the open-topic rate limit.
-pub async fn publish(
+pub(crate) async fn publish(
     req: HttpRequest,
     payload: web::Payload,
     app: web::Data<ServerState>,
