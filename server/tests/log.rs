@@ -104,7 +104,8 @@ async fn a_stalled_reader_is_cut_once_history_passes_it_and_the_others_lose_noth
                 seqs.push(event.data[..8].parse::<usize>().unwrap());
                 progress[index].store(seqs.len(), Ordering::Relaxed);
             }
-            seqs
+            // The reader stays open: it is counted below as a subscriber still served.
+            (seqs, reader)
         }));
     }
     server
@@ -118,11 +119,11 @@ async fn a_stalled_reader_is_cut_once_history_passes_it_and_the_others_lose_noth
         bulk.publish("bulk", &big).await;
     }
     let expected = publish_paced(server.addr, "load", EVENTS, "", progress, 500).await;
+    let mut open = Vec::new();
     for reader in readers {
-        assert!(
-            reader.await.unwrap() == expected,
-            "every event, in id order, none repeated"
-        );
+        let (seqs, reader) = reader.await.unwrap();
+        assert!(seqs == expected, "every event, in id order, none repeated");
+        open.push(reader);
     }
 
     // History passed the stalled reader after at most HISTORY of the 10,000 `load` events.
@@ -148,6 +149,7 @@ async fn a_stalled_reader_is_cut_once_history_passes_it_and_the_others_lose_noth
         memchr::memmem::find(&body, last.as_bytes()).is_none(),
         "cut before the end"
     );
+    drop(open);
 }
 
 /// The server binary as a child process, so its memory is its own.

@@ -32,13 +32,13 @@ commands:
   run [-- ARGS...]   install, build, then run the release server on http://127.0.0.1:3000
                      with a fresh publish token; ARGS go to the server
   fuzz [SECONDS]     fuzz the SSE parser with libFuzzer (default 60 s)
-  bench [--quick] [--pin-only | --no-pin] [--perf] [--scenario NAME] [--server NAME]
+  bench [--quick] [--pin-only | --no-pin] [--perf] [--rounds N] [--scenario NAME] [--server NAME]
                      Herald vs an axum baseline, Nchan and Pushpin under load, pinned (one
                      core per server) and unpinned (workers = cores); results in bench/results/
                      (--quick: a tenth of the sizes, into target/bench/quick/, under 2 minutes;
                      --pin-only/--no-pin, --scenario/--server: part of it, into
                      target/bench/partial/; --perf: CPU profiles while delivering, into
-                     profiles/ beside the results)
+                     profiles/ beside the results; --rounds: rounds of a full run, 3 by default)
   test               install (with Chromium), then fmt, clippy, host tests, UI build,
                      browser tests and the end-to-end test, stopping at the first failure";
 

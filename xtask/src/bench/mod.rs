@@ -55,6 +55,8 @@ pub(crate) struct Options {
     /// Profiles each server while it delivers (`perf record`; summaries into `profiles/`
     /// beside the results, perf's data into `target/bench/work/`).
     perf: bool,
+    /// Rounds of a full run (`--rounds N`), when not [`ROUNDS`].
+    rounds: Option<usize>,
 }
 
 impl Options {
@@ -83,6 +85,9 @@ impl Options {
         if self.perf {
             command.push_str(" --perf");
         }
+        if let Some(rounds) = self.rounds {
+            let _ = write!(command, " --rounds {rounds}");
+        }
         match self.only_mode {
             Some(Mode::Pinned) => command.push_str(" --pin-only"),
             Some(Mode::Unpinned) => command.push_str(" --no-pin"),
@@ -106,6 +111,7 @@ pub(crate) fn options(args: &[String]) -> anyhow::Result<Options> {
         only_scenario: None,
         only_server: None,
         perf: false,
+        rounds: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -123,6 +129,17 @@ pub(crate) fn options(args: &[String]) -> anyhow::Result<Options> {
                 options.only_mode = Some(mode);
             }
             "--perf" => options.perf = true,
+            "--rounds" => {
+                let rounds = args.next().context("--rounds needs a number")?;
+                let rounds: usize = rounds
+                    .parse()
+                    .ok()
+                    .filter(|rounds| *rounds > 0)
+                    .with_context(|| {
+                        format!("--rounds takes a whole number above 0, got {rounds:?}")
+                    })?;
+                options.rounds = Some(rounds);
+            }
             "--scenario" => {
                 let name = args.next().context("--scenario needs a name")?;
                 let known = scenarios(false);
@@ -229,7 +246,7 @@ pub(crate) fn bench(ctx: &Ctx, options: Options) -> anyhow::Result<()> {
         if options.quick || options.only_scenario.is_some() || options.only_server.is_some() {
             1
         } else {
-            ROUNDS
+            options.rounds.unwrap_or(ROUNDS)
         };
     let modes = options.modes();
     let scenarios: Vec<Scenario> = scenarios(options.quick)
