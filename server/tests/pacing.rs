@@ -23,7 +23,7 @@ async fn read_messages(stream: &mut EventReader, count: usize) -> (Vec<String>, 
         data.extend(
             parsed
                 .into_iter()
-                .filter(|event| event.event == "message")
+                .filter(|event| event.event == shared::event::MESSAGE)
                 .map(|event| event.data),
         );
     }
