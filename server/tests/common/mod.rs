@@ -69,12 +69,25 @@ impl TestServer {
 
     /// One metric's value from `GET /metrics`.
     pub async fn metric(&self, name: &str) -> u64 {
+        *self
+            .metrics()
+            .await
+            .get(name)
+            .unwrap_or_else(|| panic!("metric {name} missing"))
+    }
+
+    /// Every metric's value from one `GET /metrics`, so that several are read at one moment.
+    pub async fn metrics(&self) -> std::collections::HashMap<String, u64> {
         let response = request(self.addr, "GET", "/metrics", &[], "").await;
         response
             .body_text()
             .lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("metric {name} missing"))
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                let (name, value) = line.split_once(' ')?;
+                Some((name.to_owned(), value.trim().parse().ok()?))
+            })
+            .collect()
     }
 
     /// Waits until a metric reads `want`, or panics after [`PATIENCE`].
@@ -191,6 +204,11 @@ impl Conn {
         }
     }
 
+    /// Aborts the connection: `SO_LINGER` 0, so closing sends RST instead of FIN.
+    pub fn reset(self) {
+        self.stream.set_zero_linger().expect("SO_LINGER");
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write");
     }
@@ -204,6 +222,15 @@ impl Conn {
             .unwrap_or(0);
         self.buf.extend_from_slice(&chunk[..read]);
         read > 0
+    }
+
+    /// The raw bytes that arrive next (those already buffered first); panics at the end of
+    /// the stream.
+    pub async fn read_some(&mut self) -> Vec<u8> {
+        if self.buf.is_empty() {
+            assert!(self.fill().await, "connection closed");
+        }
+        std::mem::take(&mut self.buf)
     }
 
     pub async fn read_head(&mut self) -> Head {
