@@ -8,6 +8,7 @@ mod histogram;
 mod http;
 mod payload;
 mod run;
+mod soak;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -33,6 +34,9 @@ enum Command {
         #[arg(long)]
         first_index: usize,
     },
+    /// One check of `cargo xtask soak` (the fault suite) against a running Herald.
+    #[command(subcommand)]
+    Soak(soak::Check),
     /// Draws bench/results' SVG chart from the results table `cargo xtask bench` wrote.
     Chart {
         /// The tab-separated results (scenario, server, metric, value).
@@ -84,6 +88,7 @@ fn main() -> anyhow::Result<()> {
             let config = serde_json::from_str(&config).context("a helper's --config is JSON")?;
             fleet::helper(config, first_index)
         }
+        Command::Soak(check) => soak::run(check),
         Command::Chart { input, output } => {
             let table = std::fs::read_to_string(&input)
                 .with_context(|| format!("cannot read {}", input.display()))?;
