@@ -12,6 +12,7 @@ mod process;
 mod profile;
 mod run;
 mod server;
+mod soak;
 mod test;
 mod tidy;
 mod tools;
@@ -37,8 +38,13 @@ commands:
                      (--quick: a tenth of the sizes, into target/bench/quick/, under 2 minutes;
                      --scenario/--server: one of each, one round, into target/bench/partial/;
                      --perf: CPU profiles while delivering, into profiles/ beside the results)
-  test               install (with Chromium), then fmt, clippy, host tests, UI build,
-                     browser tests and the end-to-end test, stopping at the first failure";
+  soak [--small]     the fault suite against the release server: reconnect storm, churn,
+                     slow heads and bodies, a stalled reader; PASS/FAIL per check, figures in
+                     bench/results/soak.md (--small: a tenth of it on the test build, well
+                     under a minute, into target/soak/; part of `test`)
+  test               install (with Chromium), then fmt, clippy, UI build, host tests with
+                     the end-to-end test, the small soak, and browser tests, stopping at the
+                     first failure";
 
 fn main() -> ExitCode {
     match dispatch() {
@@ -74,6 +80,7 @@ fn dispatch() -> anyhow::Result<()> {
             fuzz::run(&ctx.root, seconds)
         }
         ("bench", rest) => bench::bench(&ctx, bench::options(rest)?),
+        ("soak", rest) => soak::soak(&ctx, soak::options(rest)?),
         ("help" | "--help" | "-h", _) => {
             println!("{USAGE}");
             Ok(())
