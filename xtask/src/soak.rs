@@ -14,7 +14,6 @@
 //! The full size (release build, under 5 minutes) writes `bench/results/soak.md`; `--small` (the
 //! test build, well under a minute) runs inside `cargo xtask test` and writes under `target/`.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -245,7 +244,7 @@ fn loadgen(
     server: &TestServer,
     check: &str,
     args: &[String],
-) -> anyhow::Result<BTreeMap<String, String>> {
+) -> anyhow::Result<Figures> {
     let mut command = ctx.command(&bins.loadgen);
     command
         .args(["soak", check, "--addr", &server.addr, "--token", TOKEN])
@@ -279,31 +278,42 @@ fn loadgen(
         .lines()
         .find_map(|line| line.strip_prefix("RESULT "))
         .context("loadgen printed no RESULT line")?;
-    Ok(line
-        .split_whitespace()
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect())
+    Ok(Figures(
+        line.split_whitespace()
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect(),
+    ))
 }
 
-/// A figure as a number (`true` and `false` as 1 and 0).
-fn num(figures: &BTreeMap<String, String>, key: &str) -> anyhow::Result<f64> {
-    let text = figures
-        .get(key)
-        .with_context(|| format!("loadgen reported no {key}"))?;
-    match text.as_str() {
-        "true" => Ok(1.0),
-        "false" => Ok(0.0),
-        number => number
-            .parse()
-            .with_context(|| format!("loadgen's {key} is not a number: {number:?}")),
+/// What loadgen reported, in its order.
+#[derive(Debug)]
+struct Figures(Vec<(String, String)>);
+
+impl Figures {
+    /// A figure as loadgen wrote it; empty when it reported none.
+    fn get(&self, key: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(name, _)| name == key)
+            .map_or("", |(_, value)| value.as_str())
     }
-}
 
-/// Copies loadgen's figures into the verdict.
-fn keep(verdict: &mut Verdict, figures: &BTreeMap<String, String>, keys: &[&str]) {
-    for key in keys {
-        if let Some(value) = figures.get(*key) {
+    /// A figure as a number (`true` and `false` as 1 and 0).
+    fn num(&self, key: &str) -> anyhow::Result<f64> {
+        match self.get(key) {
+            "" => bail!("loadgen reported no {key}"),
+            "true" => Ok(1.0),
+            "false" => Ok(0.0),
+            number => number
+                .parse()
+                .with_context(|| format!("loadgen's {key} is not a number: {number:?}")),
+        }
+    }
+
+    /// Copies every figure into the verdict.
+    fn keep(&self, verdict: &mut Verdict) {
+        for (key, value) in &self.0 {
             verdict.figure(key, value);
         }
     }
