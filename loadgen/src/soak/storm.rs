@@ -41,9 +41,12 @@ pub(crate) struct Args {
     /// Seconds of publishing; every drop falls inside them.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
-    /// Each subscriber is dropped between 1 and this many times.
+    /// Each subscriber is dropped between 1 and this many times (0: never, a baseline).
     #[arg(long, default_value_t = 3)]
     max_drops: u64,
+    /// How subscribers are dropped: by FIN, by RST, or alternately by both.
+    #[arg(long, value_enum, default_value_t = Closes::Both)]
+    close: Closes,
     /// Seed of the drop times (the run is reproducible for a seed).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -52,6 +55,14 @@ pub(crate) struct Args {
     drain: f64,
     #[arg(long, default_value = "soak-storm")]
     topic: String,
+}
+
+/// Which closes a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Closes {
+    Both,
+    Fin,
+    Rst,
 }
 
 /// What every subscriber task shares.
@@ -234,7 +245,10 @@ async fn subscriber(run: &Run, index: usize, gate: &Semaphore) -> Seen {
         },
     };
     let mut random = SplitMix::new(run.args.seed.wrapping_mul(1_000_003) ^ index as u64);
-    let drop_count = 1 + random.below(run.args.max_drops.max(1));
+    let drop_count = match run.args.max_drops {
+        0 => 0,
+        max => 1 + random.below(max),
+    };
     let mut drops: Vec<Instant> = (0..drop_count)
         .map(|_| start + Duration::from_secs_f64(random.fraction() * run.args.seconds))
         .collect();
@@ -256,7 +270,11 @@ async fn subscriber(run: &Run, index: usize, gate: &Semaphore) -> Seen {
             }
             () = sleep_until(due), if due.is_some() => {
                 let Some((nth, _)) = drops.next() else { continue };
-                let how = Close::alternate(index + nth);
+                let how = match run.args.close {
+                    Closes::Both => Close::alternate(index + nth),
+                    Closes::Fin => Close::Fin,
+                    Closes::Rst => Close::Rst,
+                };
                 match how {
                     Close::Fin => ledger.seen.drops_fin += 1,
                     Close::Rst => ledger.seen.drops_rst += 1,
