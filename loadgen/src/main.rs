@@ -17,6 +17,7 @@ mod report;
 mod run;
 mod subscriber;
 mod target;
+mod soak;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -49,6 +50,9 @@ enum Command {
         #[arg(long)]
         bind: std::net::SocketAddrV4,
     },
+    /// One check of `cargo xtask soak` (the fault suite) against a running Herald.
+    #[command(subcommand)]
+    Soak(soak::Check),
     /// Draws bench/results' SVG chart from the results table `cargo xtask bench` wrote.
     Chart {
         /// The tab-separated results (scenario, server, metric, value).
@@ -102,6 +106,7 @@ fn main() -> anyhow::Result<()> {
             fleet::helper(config, first_index)
         }
         Command::Origin { bind } => origin::serve(bind),
+        Command::Soak(check) => soak::run(check),
         Command::Chart { input, output } => {
             let table = std::fs::read_to_string(&input)
                 .with_context(|| format!("cannot read {}", input.display()))?;

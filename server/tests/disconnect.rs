@@ -27,7 +27,7 @@ const GAUGES: [&str; 3] = [
 /// itself), and returns how long that took from `closed`; panics after [`PATIENCE`].
 async fn released_since(server: &TestServer, closed: Instant) -> Duration {
     loop {
-        let held = server.metrics(&GAUGES).await;
+        let held = server.metrics_of(&GAUGES).await;
         if held == [0, 0, 1] {
             return closed.elapsed();
         }

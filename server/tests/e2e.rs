@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use common::{PATIENCE, TestServer};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -124,6 +125,36 @@ async fn wait_for_text(browser: &Client, selector: &str, ready: impl Fn(&str) ->
     }
 }
 
+/// Polls until `#clock` holds a tick from the server (its `datetime`) later than `after`;
+/// returns the tick and the text shown with it.
+async fn wait_for_tick(browser: &Client, after: Option<DateTime<Utc>>) -> (DateTime<Utc>, String) {
+    let deadline = tokio::time::Instant::now() + PATIENCE * 2;
+    loop {
+        let clock = browser.find(Locator::Css("#clock")).await.unwrap();
+        let tick = tick_of(&clock).await;
+        let shown = clock.text().await.unwrap();
+        // The same tick before and after reading the text: the text is that tick's.
+        if let Some(tick) = tick
+            && after.is_none_or(|after| tick > after)
+            && tick_of(&clock).await == Some(tick)
+        {
+            return (tick, shown);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "#clock showed no tick after {after:?}: {tick:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The tick an element's `datetime` attribute holds.
+async fn tick_of(element: &fantoccini::elements::Element) -> Option<DateTime<Utc>> {
+    let text = element.attr("datetime").await.unwrap()?;
+    let time = DateTime::parse_from_rfc3339(&text).ok()?;
+    Some(time.with_timezone(&Utc))
+}
+
 /// A server for the built UI, which must exist.
 fn ui_server() -> TestServer {
     let dist = dist();
@@ -158,9 +189,15 @@ async fn the_page_shows_a_live_clock() {
     let browser = driver.browser().await;
 
     open_ui(&browser, &server).await;
-    let first = wait_for_text(&browser, "#clock", |clock| !clock.trim().is_empty()).await;
-    let second = wait_for_text(&browser, "#clock", |clock| clock != first).await;
-    assert_ne!(first, second);
+    // Two real ticks, the second later than the first: the placeholder giving way to the first
+    // tick is not yet a clock that runs.
+    let (first, first_shown) = wait_for_tick(&browser, None).await;
+    let (second, second_shown) = wait_for_tick(&browser, Some(first)).await;
+    assert!(second > first, "{second} after {first}");
+    // What a person sees moves with the ticks.
+    for (tick, shown) in [(first, first_shown), (second, second_shown)] {
+        assert_eq!(shown, tick.format("%H:%M:%S UTC").to_string());
+    }
     let log = wait_for_text(&browser, "#log", |log| {
         log.contains(shared::names::WELCOME_TEXT)
     })

@@ -76,8 +76,10 @@ async fn over_the_connection_limit_browsers_are_told_to_retry_later() {
 }
 
 #[tokio::test]
-async fn dropped_clients_are_released_while_idle() {
-    let server = TestServer::start(&["--heartbeat", "300ms"]);
+async fn dropped_clients_are_released_within_one_heartbeat_while_idle() {
+    // Long enough that one heartbeat and two are told apart despite a busy machine.
+    const HEARTBEAT: Duration = Duration::from_secs(2);
+    let server = TestServer::start(&["--heartbeat", "2s"]);
     let mut conns = Vec::new();
     for _ in 0..50 {
         let mut conn = Conn::open(server.addr).await;
@@ -87,10 +89,24 @@ async fn dropped_clients_are_released_while_idle() {
         conns.push(conn);
     }
     server.wait_for_metric("herald_subscribers", 50).await;
-    drop(conns);
-    // Nothing is published on `silent`: only the heartbeat can reveal the dead peers.
+    // Half leave in order (FIN), half abort (RST).
+    let dropped = std::time::Instant::now();
+    for (n, conn) in conns.into_iter().enumerate() {
+        if n % 2 == 0 {
+            drop(conn);
+        } else {
+            conn.reset();
+        }
+    }
+    // Nothing is published on `silent`: at the latest, the next heartbeat reveals the dead
+    // peers, and that is due within one interval of the drop.
     server.wait_for_metric("herald_subscribers", 0).await;
     server.wait_for_metric("herald_connections", 0).await;
+    let released = dropped.elapsed();
+    assert!(
+        released < HEARTBEAT + Duration::from_secs(1),
+        "released {released:?} after the drop; the heartbeat is every {HEARTBEAT:?}"
+    );
 }
 
 #[tokio::test]

@@ -130,6 +130,12 @@ async fn a_stalled_reader_is_cut_once_history_passes_it_and_the_others_lose_noth
     server
         .wait_for_metric("herald_slow_clients_cut_total", 1)
         .await;
+    // What the hub holds is bounded by history, whatever the stalled reader did: exactly the
+    // newest HISTORY events of `load`, all of `bulk`, and the clock's ticks (every event
+    // published but ours), read from one scrape.
+    let metrics = server.metrics().await;
+    let ticks = metrics["herald_events_published_total"] - EVENTS as u64 - 200;
+    assert_eq!(metrics["herald_history_events"], HISTORY as u64 + 200 + ticks);
     server
         .wait_for_metric("herald_subscribers", READERS as u64)
         .await;

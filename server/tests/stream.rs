@@ -126,6 +126,26 @@ async fn http_1_0_clients_are_told_keep_alive() {
     let head = conn.read_head().await;
     assert_eq!(head.status(), 200);
     assert_eq!(head.header("content-type"), Some("text/event-stream"));
+    // HTTP/1.0 closes after each response unless told otherwise: the stream says it stays.
+    assert_eq!(
+        head.header("connection").map(str::to_ascii_lowercase),
+        Some("keep-alive".to_owned())
+    );
+    // And it does stay: the welcome, then the clock's next tick, on this one connection.
+    let tick = format!("event: {}\n", event::CURRENT_TIME);
+    let mut body = Vec::new();
+    while memchr::memmem::find(&body, tick.as_bytes()).is_none() {
+        let more = if head.header("transfer-encoding") == Some("chunked") {
+            conn.read_chunk().await
+        } else {
+            Some(conn.read_some().await)
+        };
+        body.extend(more.expect("the stream stays open"));
+    }
+    let body = String::from_utf8(body).unwrap();
+    assert!(body.starts_with("retry: "), "{body:?}");
+    let welcome = body.find(WELCOME_TEXT).expect("the welcome first");
+    assert!(welcome < body.find(&tick).unwrap(), "{body:?}");
 }
 
 #[tokio::test]

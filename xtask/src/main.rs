@@ -12,6 +12,7 @@ mod process;
 mod profile;
 mod run;
 mod server;
+mod soak;
 mod test;
 mod tidy;
 mod tools;
@@ -39,8 +40,13 @@ commands:
                      --pin-only/--no-pin, --scenario/--server: part of it, into
                      target/bench/partial/; --perf: CPU profiles while delivering, into
                      profiles/ beside the results; --rounds: rounds of a full run, 3 by default)
-  test               install (with Chromium), then fmt, clippy, host tests, UI build,
-                     browser tests and the end-to-end test, stopping at the first failure";
+  soak [--small]     the fault suite against the release server: reconnect storm, churn,
+                     slow heads and bodies, a stalled reader; PASS/FAIL per check, figures in
+                     bench/results/soak.md (--small: a tenth of it on the test build, well
+                     under a minute, into target/soak/; part of `test`)
+  test               install (with Chromium), then fmt, clippy, UI build, host tests with
+                     the end-to-end test, the small soak, and browser tests, stopping at the
+                     first failure";
 
 fn main() -> ExitCode {
     match dispatch() {
@@ -76,6 +82,7 @@ fn dispatch() -> anyhow::Result<()> {
             fuzz::run(&ctx.root, seconds)
         }
         ("bench", rest) => bench::bench(&ctx, bench::options(rest)?),
+        ("soak", rest) => soak::soak(&ctx, soak::options(rest)?),
         ("help" | "--help" | "-h", _) => {
             println!("{USAGE}");
             Ok(())

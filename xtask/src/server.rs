@@ -77,6 +77,13 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// The server's process id, to watch it from `/proc`.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         // Already exited is fine; anything else is only worth a note, since we are cleaning up.

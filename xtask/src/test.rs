@@ -1,6 +1,6 @@
 //! `cargo xtask test`: every check CI runs, in order, stopping at the first failure: formatting,
-//! clippy (host and wasm), the UI build, host tests with the end-to-end tests, and browser tests
-//! in headless Chromium against a live server.
+//! clippy (host and wasm), the UI build, host tests with the end-to-end tests, the small soak
+//! (fault suite), and browser tests in headless Chromium against a live server.
 
 use std::net::TcpListener;
 use std::time::Instant;
@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use crate::build;
 use crate::process::{Ctx, human};
 use crate::server::TestServer;
+use crate::soak;
 use crate::tools::{self, Browser, CHROMEDRIVER, CHROMIUM};
 
 /// Raised from the runner's default 20 s: the live browser test waits on a real server.
@@ -63,6 +64,8 @@ fn all(ctx: &Ctx) -> anyhow::Result<()> {
             .env("CHROMEDRIVER", CHROMEDRIVER)
             .env("CHROMIUM", CHROMIUM),
     )?;
+    // The fault suite at its small size, on the binaries the host tests built.
+    soak::soak(ctx, soak::Size::Small)?;
 
     browser_tests(ctx)
 }

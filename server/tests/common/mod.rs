@@ -69,16 +69,29 @@ impl TestServer {
 
     /// One metric's value from `GET /metrics`.
     pub async fn metric(&self, name: &str) -> u64 {
+        *self
+            .metrics()
+            .await
+            .get(name)
+            .unwrap_or_else(|| panic!("metric {name} missing"))
+    }
+
+    /// Every metric's value from one `GET /metrics`, so that several are read at one moment.
+    pub async fn metrics(&self) -> std::collections::HashMap<String, u64> {
         let response = request(self.addr, "GET", "/metrics", &[], "").await;
         response
             .body_text()
             .lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("metric {name} missing"))
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                let (name, value) = line.split_once(' ')?;
+                Some((name.to_owned(), value.trim().parse().ok()?))
+            })
+            .collect()
     }
 
     /// Several metrics' values from one `GET /metrics`, in the order asked.
-    pub async fn metrics(&self, names: &[&str]) -> Vec<u64> {
+    pub async fn metrics_of(&self, names: &[&str]) -> Vec<u64> {
         let response = request(self.addr, "GET", "/metrics", &[], "").await;
         let text = response.body_text();
         names
@@ -260,6 +273,15 @@ impl Conn {
             .unwrap_or(0);
         self.buf.extend_from_slice(&chunk[..read]);
         read > 0
+    }
+
+    /// The raw bytes that arrive next (those already buffered first); panics at the end of
+    /// the stream.
+    pub async fn read_some(&mut self) -> Vec<u8> {
+        if self.buf.is_empty() {
+            assert!(self.fill().await, "connection closed");
+        }
+        std::mem::take(&mut self.buf)
     }
 
     pub async fn read_head(&mut self) -> Head {
