@@ -12,7 +12,7 @@ use shared::wire::{ParsedEvent, Parser};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::http::{Conn, Dechunker, Framing};
+use crate::http::{HttpConn, Dechunker, Framing};
 
 /// Source addresses the clients spread over (127.0.0.2 and up): tens of thousands of short
 /// connections, many ending in `TIME_WAIT`, would otherwise exhaust one address pair's ports.
@@ -85,7 +85,7 @@ pub(crate) fn subscribe_request(topic: &str, last_id: Option<&str>) -> Vec<u8> {
 /// An open event stream, parsed into events as they arrive.
 #[derive(Debug)]
 pub(crate) struct EventStream {
-    conn: Conn,
+    conn: HttpConn,
     framing: Framing,
     dechunker: Dechunker,
     parser: Parser,
@@ -131,7 +131,7 @@ impl EventStream {
 
     /// The stream on a connection whose request was sent: reads the head and what follows.
     pub(crate) async fn requested(stream: TcpStream) -> anyhow::Result<Self> {
-        let mut conn = Conn::new(stream);
+        let mut conn = HttpConn::new(stream);
         let head = conn.read_head().await?;
         if head.status != 200 {
             bail!("subscribe answered {}", head.status);
@@ -229,7 +229,7 @@ pub(crate) async fn close(mut stream: TcpStream, how: Close) {
 pub(crate) struct Publisher {
     addr: SocketAddrV4,
     token: String,
-    conn: Option<Conn>,
+    conn: Option<HttpConn>,
 }
 
 impl Publisher {
@@ -262,7 +262,7 @@ impl Publisher {
                     .await
                     .context("no connection within the answer timeout")??;
                 stream.set_nodelay(true)?;
-                slot.insert(Conn::new(stream))
+                slot.insert(HttpConn::new(stream))
             }
         };
         let answer = exchange(conn, request.as_bytes()).await;
@@ -293,13 +293,13 @@ impl Publisher {
 
 /// Sends `request` and reads the whole answer: status, whether the server closes the
 /// connection after it, and the body.
-async fn exchange(conn: &mut Conn, request: &[u8]) -> anyhow::Result<(u16, bool, Vec<u8>)> {
+async fn exchange(conn: &mut HttpConn, request: &[u8]) -> anyhow::Result<(u16, bool, Vec<u8>)> {
     tokio::time::timeout(ANSWER_TIMEOUT, exchange_now(conn, request))
         .await
         .with_context(|| format!("no whole answer within {ANSWER_TIMEOUT:?}"))?
 }
 
-async fn exchange_now(conn: &mut Conn, request: &[u8]) -> anyhow::Result<(u16, bool, Vec<u8>)> {
+async fn exchange_now(conn: &mut HttpConn, request: &[u8]) -> anyhow::Result<(u16, bool, Vec<u8>)> {
     conn.write_all(request).await?;
     let head = conn.read_head().await?;
     let body = match head.framing {
@@ -344,7 +344,7 @@ async fn exchange_now(conn: &mut Conn, request: &[u8]) -> anyhow::Result<(u16, b
 /// One value of the server's `/metrics`, read on a connection of its own.
 pub(crate) async fn metric(addr: SocketAddrV4, name: &str) -> anyhow::Result<u64> {
     let stream = TcpStream::connect(addr).await?;
-    let mut conn = Conn::new(stream);
+    let mut conn = HttpConn::new(stream);
     let request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     let (status, _, body) = exchange(&mut conn, request.as_bytes()).await?;
     if status != 200 {
