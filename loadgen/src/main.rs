@@ -15,9 +15,9 @@ mod payload;
 mod publisher;
 mod report;
 mod run;
+mod soak;
 mod subscriber;
 mod target;
-mod soak;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};

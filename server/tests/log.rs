@@ -135,7 +135,10 @@ async fn a_stalled_reader_is_cut_once_history_passes_it_and_the_others_lose_noth
     // published but ours), read from one scrape.
     let metrics = server.metrics().await;
     let ticks = metrics["herald_events_published_total"] - EVENTS as u64 - 200;
-    assert_eq!(metrics["herald_history_events"], HISTORY as u64 + 200 + ticks);
+    assert_eq!(
+        metrics["herald_history_events"],
+        HISTORY as u64 + 200 + ticks
+    );
     server
         .wait_for_metric("herald_subscribers", READERS as u64)
         .await;

@@ -12,7 +12,7 @@ use shared::wire::{ParsedEvent, Parser};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::http::{HttpConn, Dechunker, Framing};
+use crate::http::{Dechunker, Framing, HttpConn};
 
 /// Source addresses the clients spread over (127.0.0.2 and up): tens of thousands of short
 /// connections, many ending in `TIME_WAIT`, would otherwise exhaust one address pair's ports.
