@@ -59,15 +59,17 @@ async fn a_burst_reaches_a_paced_stream_in_few_writes_whole_and_in_order() {
 
 #[tokio::test]
 async fn a_backlog_larger_than_one_write_goes_out_in_bounded_writes_back_to_back() {
-    // At most 8 events per write, and an interval far longer than the test's patience: if the
-    // writes after the first waited an interval each, the reads below would time out.
+    // At most 2 events per write and a 1 s interval: if each of the 15 writes waited an
+    // interval, the replay would take 14 s or more; back to back it takes milliseconds, so
+    // half of that is a bound no healthy run comes near.
     const BACKLOG: usize = 30;
-    const PER_WRITE: usize = 8;
+    const PER_WRITE: usize = 2;
+    const BOUND: std::time::Duration = std::time::Duration::from_secs(7);
     let server = TestServer::start(&[
         "--publish-token",
         TOKEN,
         "--pace",
-        "60s",
+        "1s",
         "--client-buffer",
         &PER_WRITE.to_string(),
         "--workers",
@@ -88,13 +90,17 @@ async fn a_backlog_larger_than_one_write_goes_out_in_bounded_writes_back_to_back
     .await;
     let mut backlog = Vec::new();
     let mut writes = 0;
-    while backlog.len() < BACKLOG {
-        let (data, chunks) = read_messages(&mut stream, 1).await;
-        writes += chunks;
-        let data: Vec<String> = data.into_iter().filter(|d| d != WELCOME_TEXT).collect();
-        assert!(data.len() <= PER_WRITE, "a write of {} events", data.len());
-        backlog.extend(data);
-    }
+    tokio::time::timeout(BOUND, async {
+        while backlog.len() < BACKLOG {
+            let (data, chunks) = read_messages(&mut stream, 1).await;
+            writes += chunks;
+            let data: Vec<String> = data.into_iter().filter(|d| d != WELCOME_TEXT).collect();
+            assert!(data.len() <= PER_WRITE, "a write of {} events", data.len());
+            backlog.extend(data);
+        }
+    })
+    .await
+    .expect("the writes of a backlog follow each other, not one interval apart");
     let expected: Vec<String> = (0..BACKLOG).map(|n| n.to_string()).collect();
     assert_eq!(backlog, expected);
     assert!(writes >= BACKLOG.div_ceil(PER_WRITE));
