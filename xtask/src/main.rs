@@ -43,10 +43,9 @@ commands:
   soak [--small]     the fault suite against the release server: reconnect storm, churn,
                      slow heads and bodies, a stalled reader; PASS/FAIL per check, figures in
                      bench/results/soak.md (--small: a tenth of it on the test build, well
-                     under a minute, into target/soak/; part of `test`)
+                     under a minute, into target/soak/)
   test               install (with Chromium), then fmt, clippy, UI build, host tests with
-                     the end-to-end test, the small soak, and browser tests, stopping at the
-                     first failure";
+                     the end-to-end test, and browser tests, stopping at the first failure";
 
 fn main() -> ExitCode {
     match dispatch() {
