@@ -263,3 +263,47 @@ impl Hub {
         self.members().live.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::memory::{LogLimits, MemoryLog};
+    use super::subscriber::Next;
+    use super::*;
+
+    /// A reader that is never polled again (its socket is full, so actix stops polling its
+    /// body) learns nothing by itself: the hub's periodic check must end it.
+    #[test]
+    fn a_reader_history_passed_is_cut_by_the_hub_and_one_keeping_up_is_not() {
+        let log = MemoryLog::new(LogLimits {
+            history_len: 2,
+            history_age: Duration::from_secs(60),
+            history_bytes: usize::MAX,
+            max_topics: 10,
+        });
+        let hub = Arc::new(Hub::new(Arc::new(log), 8, Duration::from_secs(2)));
+        let topic = TopicName::list(["t"]).unwrap();
+        let stalled = hub.subscribe(&topic, None).unwrap().subscriber;
+        let mut reading = hub.subscribe(&topic, None).unwrap().subscriber;
+        for data in ["1", "2"] {
+            hub.publish(&NewEvent::new(&topic, None, data)).unwrap();
+        }
+        // The welcome, then both events: `reading` keeps up.
+        fn read_all(subscriber: &mut Subscriber) {
+            while let Next::Chunk { .. } = subscriber.read() {}
+        }
+        read_all(&mut reading);
+        assert_eq!(
+            hub.cut_behind(),
+            0,
+            "history still holds what both have not read"
+        );
+        hub.publish(&NewEvent::new(&topic, None, "3")).unwrap();
+        read_all(&mut reading);
+        assert_eq!(hub.cut_behind(), 1);
+        assert_eq!(stalled.ended(), Some(End::Behind));
+        assert_eq!(reading.ended(), None);
+        assert_eq!(hub.subscriber_count(), 1);
+    }
+}
