@@ -16,13 +16,13 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running server; dropping it kills the process and reaps it.
 #[derive(Debug)]
-pub(crate) struct TestServer {
+pub(crate) struct ServerChild {
     child: Child,
     /// `host:port` it listens on.
     pub(crate) addr: String,
 }
 
-impl TestServer {
+impl ServerChild {
     /// Starts `command` and waits for it to print where it listens. Its stdout (the address
     /// line and any logs) is copied to our stderr with a `server| ` prefix, for the life of the
     /// process, so the pipe never fills and blocks the server.
@@ -77,14 +77,14 @@ impl TestServer {
     }
 }
 
-impl TestServer {
+impl ServerChild {
     /// The server's process id, to watch it from `/proc`.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 }
 
-impl Drop for TestServer {
+impl Drop for ServerChild {
     fn drop(&mut self) {
         // Already exited is fine; anything else is only worth a note, since we are cleaning up.
         if let Ok(None) = self.child.try_wait() {

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use crate::process::{Ctx, human};
-use crate::server::TestServer;
+use crate::server::ServerChild;
 
 mod checks;
 mod watch;
@@ -223,7 +223,7 @@ fn build(ctx: &Ctx, size: Size) -> anyhow::Result<Bins> {
 }
 
 /// Starts a server on a free loopback port with the soak's token and `extra` flags.
-fn start_server(ctx: &Ctx, bins: &Bins, extra: &[&str]) -> anyhow::Result<TestServer> {
+fn start_server(ctx: &Ctx, bins: &Bins, extra: &[&str]) -> anyhow::Result<ServerChild> {
     let mut command = ctx.command(&bins.server);
     command
         .args(["--bind", "127.0.0.1:0", "--dist", "target/soak/no-ui"])
@@ -234,14 +234,14 @@ fn start_server(ctx: &Ctx, bins: &Bins, extra: &[&str]) -> anyhow::Result<TestSe
             std::env::var("RUST_LOG").unwrap_or_else(|_| "error".to_owned()),
         );
     println!("==> {} &", ctx.describe(&command));
-    TestServer::start(command)
+    ServerChild::start(command)
 }
 
 /// Runs `loadgen soak <check> --addr ADDR --token TOKEN ARGS` and returns its figures.
 fn loadgen(
     ctx: &Ctx,
     bins: &Bins,
-    server: &TestServer,
+    server: &ServerChild,
     check: &str,
     args: &[String],
 ) -> anyhow::Result<Figures> {

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 
 use crate::build;
 use crate::process::{Ctx, human};
-use crate::server::TestServer;
+use crate::server::ServerChild;
 use crate::tools::{self, Browser, CHROMEDRIVER, CHROMIUM};
 
 /// Raised from the runner's default 20 s: the live browser test waits on a real server.
@@ -92,7 +92,7 @@ fn browser_tests(ctx: &Ctx) -> anyhow::Result<()> {
             std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
         );
     println!("==> {} &", ctx.describe(&command));
-    let server = TestServer::start(command)?;
+    let server = ServerChild::start(command)?;
     println!("    test server on http://{}", server.addr);
 
     let outcome = ctx.run(

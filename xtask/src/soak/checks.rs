@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::process::Ctx;
-use crate::server::TestServer;
+use crate::server::ServerChild;
 
 use super::watch::{metric, open_files, rss_kb, scrape};
 use super::{Bins, Figures, Size, Verdict, loadgen, start_server};
@@ -81,7 +81,7 @@ const GAUGES: [&str; 3] = [
 ];
 
 /// The server's open files and gauges now.
-fn census(server: &TestServer) -> anyhow::Result<(u64, Vec<u64>)> {
+fn census(server: &ServerChild) -> anyhow::Result<(u64, Vec<u64>)> {
     let fds = open_files(server.pid())?;
     let metrics = scrape(&server.addr)?;
     let gauges = GAUGES
