@@ -110,7 +110,15 @@ impl EventStream {
     ) -> anyhow::Result<Self> {
         let mut stream = connect(addr, index, None).await?;
         stream.write_all(&subscribe_request(topic, last_id)).await?;
-        Self::requested(stream).await
+        let mut stream = Self::requested(stream).await?;
+        // As a browser's last event id buffer, the id survives the reconnect: a stream dropped
+        // again before it hands out an event resumes from the same place, not from nothing.
+        if stream.last_event_id.is_empty()
+            && let Some(id) = last_id
+        {
+            id.clone_into(&mut stream.last_event_id);
+        }
+        Ok(stream)
     }
 
     /// Opens `topic`'s stream as client `index` and reads up to its welcome (replayed events
