@@ -9,6 +9,9 @@ use clap::Parser as _;
 use server::Config;
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Exit code for a configuration that cannot work (the same as clap's usage errors).
 const USAGE: u8 = 2;
 

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: every check CI runs, in order, stopping at the first failure: formatting,
 //! clippy (host and wasm), the UI build, host tests with the end-to-end tests, and browser tests
-//! in headless Chromium against a live server. (The fault suite, `cargo xtask soak`, runs on its
-//! own until its churn check passes.)
+//! in headless Chromium against a live server, and the fault suite (`cargo xtask soak`) at its
+//! small size.
 
 use std::net::TcpListener;
 use std::time::Instant;
@@ -65,6 +65,7 @@ fn all(ctx: &Ctx) -> anyhow::Result<()> {
             .env("CHROMIUM", CHROMIUM),
     )?;
     // The fault suite at its small size, on the binaries the host tests built.
+    crate::soak::soak(ctx, crate::soak::Size::Small)?;
 
     browser_tests(ctx)
 }
