@@ -1,7 +1,7 @@
 //! Every error is `{"error": "…"}` with a JSON content type and the right status, whoever
-//! produces it: our routes, actix-web's routing (405), actix-files (hostile paths), or the
-//! server before any route (a body too slow). The one exception is documented at the end:
-//! requests actix-http cannot parse at all are refused before the app sees them.
+//! produces it: our routes, actix-web's routing (405), actix-files (hostile paths), the server
+//! before any route (a body too slow), or actix-http's dispatcher (a request it cannot parse, a
+//! head too large or too slow), which our patched actix-http makes speak JSON too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -222,12 +222,10 @@ async fn a_cors_preflight_is_still_answered_by_the_cors_layer() {
 }
 
 /// Requests actix-http cannot parse are refused inside its HTTP/1 dispatcher, before any of our
-/// code runs, with a fixed, empty answer (`actix-http` `h1/dispatcher.rs`, `poll_request`:
-/// `Response::bad_request().drop_body()` and `Response::with_body(431, ())`). It cannot carry
-/// JSON without changing actix-http; this pins down what is sent instead: the status, no body,
-/// and a closed connection.
+/// code runs (`poll_request` in `h1/dispatcher.rs`); our patched actix-http (`vendor/`) answers
+/// them in JSON too, and closes the connection.
 #[tokio::test]
-async fn unparseable_requests_get_an_empty_answer_from_actix_http() {
+async fn unparseable_requests_are_refused_in_json_by_the_dispatcher() {
     let server = TestServer::start(&[]);
     let many_headers: String = (0..200).map(|n| format!("X-{n}: y\r\n")).collect();
     let cases: [(Vec<u8>, u16); 5] = [
@@ -248,8 +246,21 @@ async fn unparseable_requests_get_an_empty_answer_from_actix_http() {
         conn.send(&request).await;
         let head = conn.read_head().await;
         assert_eq!(head.status(), status, "{}", head.status_line);
-        assert_eq!(head.header("content-length"), Some("0"));
         assert_eq!(head.header("connection"), Some("close"));
-        conn.wait_closed().await;
+        let body = conn.read_to_end().await;
+        assert_json_error("raw", "dispatcher", &head, &body);
     }
+}
+
+/// A head that does not arrive within actix's request timeout (5 s) is answered 408 by the
+/// dispatcher's own timer, in JSON as well.
+#[tokio::test]
+async fn a_head_too_slow_is_refused_in_json_by_the_dispatcher() {
+    let server = TestServer::start(&[]);
+    let mut conn = Conn::open(server.addr).await;
+    conn.send(b"GET /healthz HTTP/1.1\r\nHo").await;
+    let head = conn.read_head().await;
+    assert_eq!(head.status(), 408, "{}", head.status_line);
+    let body = conn.read_to_end().await;
+    assert_json_error("GET", "/healthz (slow head)", &head, &body);
 }
