@@ -125,6 +125,33 @@ pub(super) fn scenarios(quick: bool) -> Vec<Scenario> {
                 "loadgen_cpu_s",
             ],
         },
+        // fanout-10k's offered load caps its deliveries at 1,000,000/s, which a server that
+        // keeps up reaches whatever its headroom: the same crowd, published to as fast as the
+        // server answers, measures what it can deliver.
+        Scenario {
+            name: "fanout-10k-max",
+            subscribers: scale(10_000),
+            messages: scale_messages(200),
+            rate: 0.0,
+            in_flight: 4,
+            hold: 0.0,
+            drain: DRAIN,
+            timeout: 180.0,
+            shown: &[
+                "deliveries_per_s",
+                "publish_rate",
+                "cpu_us_per_delivery",
+                "latency_p50_ms",
+                "latency_p99_ms",
+                "latency_max_ms",
+                "lost",
+                "duplicated",
+                "dropped",
+                "peak_rss_mb",
+                "cpu_s",
+                "loadgen_cpu_s",
+            ],
+        },
         Scenario {
             name: "steady",
             subscribers: scale(1_000),
