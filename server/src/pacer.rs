@@ -8,14 +8,20 @@
 //! [`BATCH`] streams are let go at a time, then the pacer steps to the back of the run queue:
 //! publishers get a turn every batch, so more events are waiting when a stream's turn comes,
 //! and each write carries more of them.
+//!
+//! Streams arrive two ways: a stream queues itself ([`wait`]), or a publish, on any thread,
+//! hands a resting stream's waker to its pacer's [`Inbox`] instead of waking it: the stream is
+//! then polled once, to write, rather than once to queue here and once more to write.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
+use futures_util::task::AtomicWaker;
 use tokio::time::{Instant, Sleep};
 
 /// Streams let go before the pacer lets everything else on the worker run.
@@ -23,24 +29,64 @@ const BATCH: usize = 32;
 
 #[derive(Debug, Default)]
 struct Waiting {
-    /// Oldest first; every entry has the same interval, so `not_before` only grows.
+    /// Oldest first; `not_before` grows along the queue but for streams due at once.
     streams: VecDeque<(Instant, Waker)>,
     /// The pacer task's waker while it waits for a stream to arrive.
     idle: Option<Waker>,
 }
 
+/// Where other threads hand streams to one worker's pacer.
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    arrivals: Mutex<Vec<(Instant, Waker)>>,
+    pacer: AtomicWaker,
+}
+
+impl Inbox {
+    /// Queues `waker` at this pacer, to be woken no earlier than `not_before`.
+    pub(crate) fn push(&self, not_before: Instant, waker: Waker) {
+        self.arrivals
+            .lock()
+            // A push cannot panic halfway: the list stays whole.
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((not_before, waker));
+        self.pacer.wake();
+    }
+
+    /// Streams handed over and not yet taken by the pacer.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    fn drain_into(&self, streams: &mut VecDeque<(Instant, Waker)>) {
+        let mut arrivals = self.arrivals.lock().unwrap_or_else(PoisonError::into_inner);
+        streams.extend(arrivals.drain(..));
+    }
+}
+
+/// One worker's pacer: its queue, and its inbox for other threads.
+#[derive(Debug, Clone)]
+struct Handle {
+    waiting: Rc<RefCell<Waiting>>,
+    inbox: Arc<Inbox>,
+}
+
 thread_local! {
     /// This worker thread's pacer, started by the first stream that needs it.
-    static PACER: RefCell<Option<Rc<RefCell<Waiting>>>> = const { RefCell::new(None) };
+    static PACER: RefCell<Option<Handle>> = const { RefCell::new(None) };
 }
 
 /// Has `waker` woken no earlier than `not_before`, in its turn. Returns `false` where there is
 /// no worker to pace on (not on an actix worker thread); the caller then writes unpaced.
 pub(crate) fn wait(not_before: Instant, waker: &Waker) -> bool {
-    let Some(waiting) = pacer() else {
+    let Some(pacer) = pacer() else {
         return false;
     };
-    let mut waiting = waiting.borrow_mut();
+    let mut waiting = pacer.waiting.borrow_mut();
     waiting.streams.push_back((not_before, waker.clone()));
     if let Some(idle) = waiting.idle.take() {
         idle.wake();
@@ -48,28 +94,39 @@ pub(crate) fn wait(not_before: Instant, waker: &Waker) -> bool {
     true
 }
 
-fn pacer() -> Option<Rc<RefCell<Waiting>>> {
+/// This worker's inbox, where a publish on any thread can queue a stream of this worker;
+/// `None` off a worker thread.
+pub(crate) fn inbox() -> Option<Arc<Inbox>> {
+    pacer().map(|pacer| pacer.inbox)
+}
+
+fn pacer() -> Option<Handle> {
     PACER.with(|cell| {
         let mut cell = cell.borrow_mut();
-        if let Some(waiting) = &*cell {
-            return Some(Rc::clone(waiting));
+        if let Some(pacer) = &*cell {
+            return Some(pacer.clone());
         }
         // Streams are polled by actix workers, each a thread running its tasks on a local set;
         // elsewhere there is nothing to spawn the pacer on.
         actix_rt::Arbiter::try_current()?;
-        let waiting = Rc::new(RefCell::new(Waiting::default()));
+        let pacer = Handle {
+            waiting: Rc::new(RefCell::new(Waiting::default())),
+            inbox: Arc::new(Inbox::default()),
+        };
         tokio::task::spawn_local(Pacer {
-            waiting: Rc::clone(&waiting),
+            waiting: Rc::clone(&pacer.waiting),
+            inbox: Arc::clone(&pacer.inbox),
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
         });
-        *cell = Some(Rc::clone(&waiting));
-        Some(waiting)
+        *cell = Some(pacer.clone());
+        Some(pacer)
     })
 }
 
 /// The task that lets waiting streams go.
 struct Pacer {
     waiting: Rc<RefCell<Waiting>>,
+    inbox: Arc<Inbox>,
     timer: Pin<Box<Sleep>>,
 }
 
@@ -81,6 +138,9 @@ impl Future for Pacer {
         let now = Instant::now();
         let mut released = 0;
         let mut waiting = this.waiting.borrow_mut();
+        // Registered before draining: an arrival after the drain wakes this task again.
+        this.inbox.pacer.register(cx.waker());
+        this.inbox.drain_into(&mut waiting.streams);
         while released < BATCH {
             let Some(&(not_before, _)) = waiting.streams.front() else {
                 waiting.idle = Some(cx.waker().clone());
@@ -133,6 +193,46 @@ mod tests {
             self.registered = true;
             Poll::Pending
         }
+    }
+
+    /// Hands itself to this worker's inbox from another thread on its first poll.
+    struct Handed {
+        not_before: Instant,
+        handed: bool,
+    }
+
+    impl Future for Handed {
+        type Output = Instant;
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Instant> {
+            if self.handed {
+                return Poll::Ready(Instant::now());
+            }
+            let inbox = inbox().expect("on a worker thread");
+            let (waker, not_before) = (cx.waker().clone(), self.not_before);
+            std::thread::spawn(move || inbox.push(not_before, waker))
+                .join()
+                .expect("the pushing thread");
+            self.handed = true;
+            Poll::Pending
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_stream_handed_over_from_another_thread_is_let_go_in_its_time() {
+        let not_before = Instant::now() + Duration::from_millis(20);
+        let task = actix_web::rt::spawn(Handed {
+            not_before,
+            handed: false,
+        });
+        let woken_at = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("let go")
+            .unwrap();
+        assert!(
+            woken_at + Duration::from_millis(1) >= not_before,
+            "woken before its time"
+        );
     }
 
     #[actix_web::test]

@@ -3,24 +3,22 @@
 //!
 //! A write costs the kernel about the same whether it carries one event or twenty, so a stream
 //! that has just written holds its next write back for `pace`; whatever arrives meanwhile goes
-//! out in one write. An event arriving a little later (within [`REST`] paces of the write) still
-//! goes through the pacer, due at once: under load, one round of writes to every subscriber
-//! takes longer than `pace`, and a stream woken straight into the run queue by each publish
-//! would write every event on its own, with publishers waiting behind the whole round. Through
-//! the pacer, streams go in batches and publishers get a turn between them. Events further apart
-//! than that are never delayed:
+//! out in one write. For [`REST`] paces after a write the stream rests: it waits for events as
+//! an idle one does, but a publish hands it to the worker's pacer instead of waking it (see
+//! `hub::fanout::Route`), so under load streams go out in the pacer's batches, publishers get a
+//! turn between them, and a stream is polled once per write rather than once per event. Events
+//! further apart than that are never delayed:
 //!
 //! ```text
-//!            wrote (sparse)                        events arrive before `horizon`
-//!   Ready ─────────────────▶ Resting{until, horizon} ─────────────────▶ Paced{max(until, now)}
-//!     ▲  ◀──── `horizon` passes ────┘                                        │
-//!     │                                                                      │
-//!     └──── released by the pacer (events waiting: dense) ───────────────────┘
+//!            wrote (sparse)                    event, pace not over: JoinPacer
+//!   Ready ─────────────────▶ Resting{until, horizon} ─────────────────▶ Paced{until}
+//!     ▲  ◀──── `horizon` passes ────┘   │ event after `until`                 │
+//!     │                                 │ (through the pacer): Write, dense   │
+//!     └─────────────────────────────────┴──── released by the pacer ──────────┘
 //!   Ready ── wrote (dense) ──▶ Paced{until}        a write cut short by its budget stays Ready
 //! ```
 //!
-//! A resting stream waits for events as an idle one does (it is woken by the next publish); a
-//! paced one waits off the run queue at the worker's pacer and is not woken by publishes.
+//! A paced stream waits off the run queue at the worker's pacer and is not woken by publishes.
 
 use std::time::{Duration, Instant};
 
@@ -29,13 +27,21 @@ use std::time::{Duration, Instant};
 /// stream quiet for longer writes its next event straight out.
 pub(crate) const REST: u32 = 20;
 
+/// The pacer's timer fires on a millisecond tick, so a release may come up to this much before
+/// the instant asked for; such a release counts as on time (the stream is no longer queued).
+const SLACK: Duration = Duration::from_millis(1);
+
+fn due(now: Instant, until: Instant) -> bool {
+    now + SLACK >= until
+}
+
 /// Where a stream is between writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
     /// Writes as soon as there is something to write.
     Ready,
-    /// Wrote a moment ago with nothing else waiting; an event arriving before `until` waits
-    /// for it.
+    /// Wrote a moment ago with nothing else waiting; a publish before `horizon` hands the
+    /// stream to the pacer, due at `until`.
     Resting {
         /// When the stream may write again.
         until: Instant,
@@ -93,7 +99,7 @@ impl Pacing {
     /// The stream is polled at `now`; `pending` says whether events wait past its position.
     pub(crate) fn poll(&mut self, now: Instant, pending: bool) -> Step {
         match self.phase {
-            Phase::Paced { until } if now < until => Step::StayPaced,
+            Phase::Paced { until } if !due(now, until) => Step::StayPaced,
             Phase::Paced { .. } => {
                 self.phase = Phase::Ready;
                 self.dense = pending;
@@ -103,15 +109,20 @@ impl Pacing {
                     Step::WaitForEvents
                 }
             }
-            Phase::Resting { until, horizon } if now < horizon => {
-                if pending {
-                    let until = until.max(now);
+            Phase::Resting { until, horizon } if now < horizon => match pending {
+                false => Step::WaitForEvents,
+                // Its pace is over: it came through the pacer (or could have), so it writes,
+                // and traffic counts as dense.
+                true if due(now, until) => {
+                    self.phase = Phase::Ready;
+                    self.dense = true;
+                    Step::Write
+                }
+                true => {
                     self.phase = Phase::Paced { until };
                     Step::JoinPacer(until)
-                } else {
-                    Step::WaitForEvents
                 }
-            }
+            },
             Phase::Resting { .. } | Phase::Ready => {
                 self.phase = Phase::Ready;
                 if pending {
@@ -121,6 +132,16 @@ impl Pacing {
                     Step::WaitForEvents
                 }
             }
+        }
+    }
+
+    /// While resting: when the stream may write again, and until when a publish should hand
+    /// it to the pacer rather than wake it.
+    #[must_use]
+    pub(crate) fn resting(&self) -> Option<(Instant, Instant)> {
+        match self.phase {
+            Phase::Resting { until, horizon } => Some((until, horizon)),
+            Phase::Ready | Phase::Paced { .. } => None,
         }
     }
 
@@ -192,16 +213,34 @@ mod tests {
     }
 
     #[test]
-    fn an_event_after_the_interval_but_within_the_rest_goes_through_the_pacer_due_at_once() {
+    fn an_event_after_the_interval_but_within_the_rest_writes_as_dense_traffic() {
         let start = Instant::now();
         let mut pacing = Pacing::new(PACE);
         pacing.poll(start, true);
         pacing.wrote(start, false);
         assert_eq!(
-            pacing.poll(at(start, 8), true),
-            Step::JoinPacer(at(start, 8))
+            pacing.resting(),
+            Some((at(start, 5), start + PACE * REST)),
+            "a publish now would hand it to the pacer"
         );
+        // Released by the pacer (its pace is over): it writes, and the next write is paced.
         assert_eq!(pacing.poll(at(start, 8), true), Step::Write);
+        assert_eq!(pacing.resting(), None);
+        assert_eq!(pacing.wrote(at(start, 8), false), Some(at(start, 13)));
+    }
+
+    #[test]
+    fn a_release_within_the_timer_tick_counts_as_on_time() {
+        let start = Instant::now();
+        let mut pacing = Pacing::new(PACE);
+        pacing.poll(start, true);
+        pacing.wrote(start, false);
+        assert_eq!(
+            pacing.poll(at(start, 1), true),
+            Step::JoinPacer(at(start, 5))
+        );
+        let early = at(start, 5) - Duration::from_micros(300);
+        assert_eq!(pacing.poll(early, true), Step::Write, "not left waiting");
     }
 
     #[test]

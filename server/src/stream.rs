@@ -16,10 +16,11 @@ use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
 
+use crate::hub::fanout::Route;
 use crate::hub::subscriber::{End, Next, Subscriber};
 use crate::hub::{Hub, Subscribed};
 use crate::metrics::Stats;
-use crate::pacer;
+use crate::pacer::{self, Inbox};
 use crate::pacing::{Pacing, Step};
 
 /// A counted open stream; dropping it frees its place under the connection limit.
@@ -68,6 +69,8 @@ pub(crate) struct EventStream {
     stats: Arc<Stats>,
     retry_frame: Bytes,
     heartbeat_frame: Bytes,
+    /// This worker's pacer inbox, looked up when the stream first rests.
+    inbox: Option<Arc<Inbox>>,
     done: bool,
     // Dropped with the stream, when the client goes away: frees the place.
     _permit: ConnectionPermit,
@@ -94,6 +97,7 @@ impl EventStream {
             stats,
             retry_frame: hub.retry_frame(),
             heartbeat_frame: hub.heartbeat_frame(),
+            inbox: None,
             done: false,
             _permit: permit,
         }
@@ -136,6 +140,19 @@ impl EventStream {
         bytes
     }
 
+    /// While resting, where a publish should send the stream: its worker's pacer.
+    fn route(&mut self) -> Option<Route> {
+        let (until, horizon) = self.pacing.resting()?;
+        if self.inbox.is_none() {
+            self.inbox = pacer::inbox();
+        }
+        Some(Route {
+            inbox: Arc::clone(self.inbox.as_ref()?),
+            not_before: Instant::from_std(until),
+            horizon: Instant::from_std(horizon),
+        })
+    }
+
     /// Reads and, when there is nothing, lists the stream on its topics and reads once more
     /// (a publish between the two then still wakes it). `None`: wait.
     fn read(&mut self, cx: &Context<'_>) -> Option<Bytes> {
@@ -150,7 +167,7 @@ impl EventStream {
                 Next::End { why, first } => return Some(self.end(why, first)),
                 Next::Nothing if listed => return None,
                 Next::Nothing => {
-                    self.subscriber.listen(cx.waker());
+                    self.subscriber.listen(cx.waker(), None);
                     listed = true;
                 }
             }
@@ -194,7 +211,8 @@ impl Stream for EventStream {
                     None => break,
                 },
                 Step::WaitForEvents => {
-                    this.subscriber.listen(cx.waker());
+                    let route = this.route();
+                    this.subscriber.listen(cx.waker(), route);
                     // Listed first, then looked again: nothing published in between is missed.
                     if !this.subscriber.pending() {
                         break;

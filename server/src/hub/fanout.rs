@@ -4,6 +4,10 @@
 //! appends once and then wakes whoever is listed on its topics, and unlists them: a stream that
 //! is pacing (it wrote a moment ago) is not listed, so a burst costs it no wake-up per event. A
 //! stream is listed at most once per topic, whatever the number of publishes meanwhile.
+//!
+//! A stream resting after a write (it may not write again before its pace is over) lists itself
+//! with a [`Route`]: a publish then hands it to its worker's pacer rather than waking it, so it
+//! is polled once, when it may write, instead of once to queue at the pacer and once to write.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,11 +16,24 @@ use std::task::Waker;
 
 use futures_util::task::AtomicWaker;
 use shared::TopicName;
+use tokio::time::Instant;
+
+use crate::pacer::Inbox;
+
+/// Where a publish sends a resting stream: to its worker's pacer, due at `not_before`, as long
+/// as the publish comes before `horizon`.
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    pub(crate) inbox: Arc<Inbox>,
+    pub(crate) not_before: Instant,
+    pub(crate) horizon: Instant,
+}
 
 /// What wakes one stream: shared by its listings on every topic it reads.
 #[derive(Debug, Default)]
 pub(crate) struct Signal {
     waker: AtomicWaker,
+    route: Mutex<Option<Route>>,
 }
 
 impl Signal {
@@ -28,6 +45,30 @@ impl Signal {
     /// Has `waker` woken by the next [`Signal::wake`].
     pub(crate) fn register(&self, waker: &Waker) {
         self.waker.register(waker);
+    }
+
+    /// How the next publish reaches the stream: through `route`, or (`None`) by waking it.
+    pub(crate) fn route(&self, route: Option<Route>) {
+        *lock(&self.route) = route;
+    }
+
+    /// A publish reached the stream at `now`: hands it to its pacer when it is resting, wakes
+    /// it otherwise.
+    fn notify(&self, now: Instant) {
+        let route = lock(&self.route);
+        match &*route {
+            Some(route) if now < route.horizon => {
+                // Taken, not woken: the pacer wakes it. (`None` while the stream registers a
+                // new waker: that registration then wakes it at once, so nothing is lost.)
+                if let Some(waker) = self.waker.take() {
+                    route.inbox.push(route.not_before, waker);
+                }
+            }
+            _ => {
+                drop(route);
+                self.waker.wake();
+            }
+        }
     }
 }
 
@@ -53,13 +94,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Waiters {
-    /// Wakes every stream listed and unlists it.
+    /// Wakes every stream listed (or hands it to its pacer) and unlists it.
     pub(crate) fn wake_all(&self) {
         let mut woken = std::mem::take(&mut *lock(&self.spare));
         std::mem::swap(&mut *lock(&self.listed), &mut woken);
+        let now = Instant::now();
         for listing in woken.drain(..) {
             listing.listed.store(false, Ordering::Release);
-            listing.signal.wake();
+            listing.signal.notify(now);
         }
         let mut spare = lock(&self.spare);
         if woken.capacity() > spare.capacity() {
@@ -212,6 +254,38 @@ mod tests {
         fanout.wake(&a);
         fanout.wake(&a);
         assert_eq!(wakes(&counter), 1, "listed once, woken once");
+    }
+
+    #[test]
+    fn a_resting_stream_is_handed_to_its_pacer_until_its_horizon_then_woken() {
+        let fanout = Arc::new(Fanout::default());
+        let counter = Arc::new(Counter::default());
+        let waker = Waker::from(Arc::clone(&counter));
+        let signal = Arc::new(Signal::default());
+        let a = TopicName::list(["a"]).unwrap();
+        let membership = fanout.join(&a, &signal);
+        let inbox = Arc::new(Inbox::default());
+        let now = Instant::now();
+        let route = |horizon| Route {
+            inbox: Arc::clone(&inbox),
+            not_before: now,
+            horizon,
+        };
+
+        signal.route(Some(route(now + std::time::Duration::from_secs(60))));
+        signal.register(&waker);
+        membership.list();
+        fanout.wake(&a);
+        assert_eq!(wakes(&counter), 0, "not woken: the pacer will");
+        assert_eq!(inbox.len(), 1, "handed to the pacer");
+
+        // Past its horizon, the route is stale: the stream is woken as an idle one.
+        signal.route(Some(route(now)));
+        signal.register(&waker);
+        membership.list();
+        fanout.wake(&a);
+        assert_eq!(wakes(&counter), 1);
+        assert_eq!(inbox.len(), 1);
     }
 
     #[test]

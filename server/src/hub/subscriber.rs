@@ -9,7 +9,7 @@ use std::task::Waker;
 use bytes::{Bytes, BytesMut};
 use shared::wire::{EventFrame, EventId};
 
-use super::fanout::{Membership, Signal};
+use super::fanout::{Membership, Route, Signal};
 use super::log::{Budget, EventLog, Read, TopicLog};
 
 /// Why a stream ends.
@@ -139,8 +139,10 @@ impl Subscriber {
     }
 
     /// Has `waker` woken by the next publish on any of the topics (or by the hub ending the
-    /// stream). Call before a last read: a publish in between then still wakes it.
-    pub(crate) fn listen(&self, waker: &Waker) {
+    /// stream), or, given a `route`, handed by that publish to the stream's pacer. Call before
+    /// a last read: a publish in between then still reaches it.
+    pub(crate) fn listen(&self, waker: &Waker, route: Option<Route>) {
+        self.member.signal.route(route);
         self.member.signal.register(waker);
         self.membership.list();
     }
