@@ -100,6 +100,16 @@ pub(crate) fn inbox() -> Option<Arc<Inbox>> {
     pacer().map(|pacer| pacer.inbox)
 }
 
+/// How many streams wait at this worker's pacer: the worker's busy streams. Zero off a worker
+/// or before its first paced write.
+pub(crate) fn crowd() -> usize {
+    PACER.with(|cell| {
+        cell.borrow()
+            .as_ref()
+            .map_or(0, |pacer| pacer.waiting.borrow().streams.len())
+    })
+}
+
 fn pacer() -> Option<Handle> {
     PACER.with(|cell| {
         let mut cell = cell.borrow_mut();

@@ -19,6 +19,8 @@
 //! ```
 //!
 //! A paced stream waits off the run queue at the worker's pacer and is not woken by publishes.
+//! When many streams are busy at once, the pace stretches with their number (see
+//! [`WRITES_PER_SEC`]): the worker's writes stay bounded and each carries more events.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +32,26 @@ pub(crate) const REST: u32 = 20;
 /// The pacer's timer fires on a millisecond tick, so a release may come up to this much before
 /// the instant asked for; such a release counts as on time (the stream is no longer queued).
 const SLACK: Duration = Duration::from_millis(1);
+
+/// Writes per second one worker spends on its busiest streams before their pace stretches. A
+/// small write costs the kernel about the same as a large one (~0.5 µs on a core of its own,
+/// ~2 µs when the server shares its cores with its clients), so a fixed pace over many busy
+/// streams would spend a whole core on writes carrying an event or two each, while publishes
+/// wait. Past this rate, the pace grows with the streams queued at the pacer (each of them
+/// busy: they wrote less than a pace ago with more to come), so each write carries more.
+pub(crate) const WRITES_PER_SEC: u32 = 25_000;
+
+/// The pace of a stream with `crowd` busy streams around it: `pace`, or longer when that many
+/// streams writing once a `pace` would pass [`WRITES_PER_SEC`]; never past what [`MAX_CROWD`]
+/// gives.
+fn stretched(pace: Duration, crowd: usize) -> Duration {
+    let crowd = u32::try_from(crowd).unwrap_or(u32::MAX);
+    let share = Duration::from_secs(1) / WRITES_PER_SEC * crowd.min(MAX_CROWD);
+    pace.max(share)
+}
+
+/// The crowd past which the pace stops growing: 250 ms at [`WRITES_PER_SEC`].
+const MAX_CROWD: u32 = WRITES_PER_SEC / 4;
 
 fn due(now: Instant, until: Instant) -> bool {
     now + SLACK >= until
@@ -145,22 +167,23 @@ impl Pacing {
         }
     }
 
-    /// A write went out at `now`. `cut_short`: its budget ran out with events still waiting,
-    /// which go out at once (the socket's own backpressure paces those). Returns the instant to
-    /// queue at the pacer until, when the stream must do so now.
-    pub(crate) fn wrote(&mut self, now: Instant, cut_short: bool) -> Option<Instant> {
+    /// A write went out at `now`, with `crowd` streams queued at this worker's pacer.
+    /// `cut_short`: its budget ran out with events still waiting, which go out at once (the
+    /// socket's own backpressure paces those). Returns the instant to queue at the pacer until,
+    /// when the stream must do so now.
+    pub(crate) fn wrote(&mut self, now: Instant, cut_short: bool, crowd: usize) -> Option<Instant> {
         if cut_short || self.pace.is_zero() {
             self.phase = Phase::Ready;
             return None;
         }
-        let until = now + self.pace;
+        let until = now + stretched(self.pace, crowd);
         if self.dense {
             self.phase = Phase::Paced { until };
             Some(until)
         } else {
             self.phase = Phase::Resting {
                 until,
-                horizon: now + self.pace * REST,
+                horizon: until.max(now + self.pace * REST),
             };
             None
         }
@@ -198,7 +221,7 @@ mod tests {
         let start = Instant::now();
         let mut pacing = Pacing::new(PACE);
         assert_eq!(pacing.poll(start, true), Step::Write);
-        assert_eq!(pacing.wrote(start, false), None, "sparse: no pacer");
+        assert_eq!(pacing.wrote(start, false, 0), None, "sparse: no pacer");
         assert_eq!(
             pacing.phase(),
             Phase::Resting {
@@ -217,7 +240,7 @@ mod tests {
         let start = Instant::now();
         let mut pacing = Pacing::new(PACE);
         pacing.poll(start, true);
-        pacing.wrote(start, false);
+        pacing.wrote(start, false, 0);
         assert_eq!(
             pacing.resting(),
             Some((at(start, 5), start + PACE * REST)),
@@ -226,7 +249,7 @@ mod tests {
         // Released by the pacer (its pace is over): it writes, and the next write is paced.
         assert_eq!(pacing.poll(at(start, 8), true), Step::Write);
         assert_eq!(pacing.resting(), None);
-        assert_eq!(pacing.wrote(at(start, 8), false), Some(at(start, 13)));
+        assert_eq!(pacing.wrote(at(start, 8), false, 0), Some(at(start, 13)));
     }
 
     #[test]
@@ -234,7 +257,7 @@ mod tests {
         let start = Instant::now();
         let mut pacing = Pacing::new(PACE);
         pacing.poll(start, true);
-        pacing.wrote(start, false);
+        pacing.wrote(start, false, 0);
         assert_eq!(
             pacing.poll(at(start, 1), true),
             Step::JoinPacer(at(start, 5))
@@ -248,7 +271,7 @@ mod tests {
         let start = Instant::now();
         let mut pacing = Pacing::new(PACE);
         pacing.poll(start, true);
-        pacing.wrote(start, false);
+        pacing.wrote(start, false, 0);
         assert_eq!(
             pacing.poll(at(start, 2), true),
             Step::JoinPacer(at(start, 5))
@@ -257,7 +280,7 @@ mod tests {
         assert_eq!(pacing.poll(at(start, 3), true), Step::StayPaced);
         assert_eq!(pacing.poll(at(start, 5), true), Step::Write);
         // Dense: the next write goes straight to the pacer.
-        assert_eq!(pacing.wrote(at(start, 5), false), Some(at(start, 10)));
+        assert_eq!(pacing.wrote(at(start, 5), false, 0), Some(at(start, 10)));
         assert_eq!(
             pacing.phase(),
             Phase::Paced {
@@ -271,11 +294,11 @@ mod tests {
         let start = Instant::now();
         let mut pacing = Pacing::new(PACE);
         pacing.poll(start, true);
-        pacing.wrote(start, false);
+        pacing.wrote(start, false, 0);
         pacing.poll(at(start, 1), true);
         assert_eq!(pacing.poll(at(start, 5), false), Step::WaitForEvents);
         assert_eq!(pacing.poll(at(start, 7), true), Step::Write);
-        assert_eq!(pacing.wrote(at(start, 7), false), None, "sparse again");
+        assert_eq!(pacing.wrote(at(start, 7), false, 0), None, "sparse again");
     }
 
     #[test]
@@ -283,7 +306,7 @@ mod tests {
         let start = Instant::now();
         let mut pacing = Pacing::new(PACE);
         pacing.poll(start, true);
-        assert_eq!(pacing.wrote(start, true), None);
+        assert_eq!(pacing.wrote(start, true, 0), None);
         assert_eq!(pacing.phase(), Phase::Ready);
         assert_eq!(pacing.poll(start, true), Step::Write);
     }
@@ -293,19 +316,65 @@ mod tests {
         let start = Instant::now();
         let mut pacing = Pacing::new(Duration::ZERO);
         pacing.poll(start, true);
-        assert_eq!(pacing.wrote(start, false), None);
+        assert_eq!(pacing.wrote(start, false, 0), None);
         assert_eq!(pacing.poll(start, true), Step::Write);
 
         let mut pacing = Pacing::new(PACE);
         pacing.poll(start, true);
-        pacing.wrote(start, false);
+        pacing.wrote(start, false, 0);
         assert_eq!(
             pacing.poll(at(start, 1), true),
             Step::JoinPacer(at(start, 5))
         );
         pacing.no_pacer();
         assert_eq!(pacing.poll(at(start, 1), true), Step::Write);
-        assert_eq!(pacing.wrote(at(start, 1), false), None);
+        assert_eq!(pacing.wrote(at(start, 1), false, 0), None);
         assert_eq!(pacing.poll(at(start, 1), true), Step::Write);
+    }
+
+    #[test]
+    fn a_crowded_worker_stretches_the_pace_and_only_up_to_its_bound() {
+        let start = Instant::now();
+        let mut pacing = Pacing::new(PACE);
+        pacing.poll(start, true);
+        // 100 busy streams fit in 5 ms at 25,000 writes/s: the pace stays.
+        assert_eq!(pacing.wrote(start, false, 100), None);
+        assert_eq!(
+            pacing.poll(at(start, 1), true),
+            Step::JoinPacer(at(start, 5))
+        );
+        assert_eq!(pacing.poll(at(start, 5), true), Step::Write);
+        // 500 need 20 ms; the stream is dense now, so it queues at once.
+        assert_eq!(pacing.wrote(at(start, 5), false, 500), Some(at(start, 25)));
+        assert_eq!(pacing.poll(at(start, 23), true), Step::StayPaced);
+        assert_eq!(pacing.poll(at(start, 25), true), Step::Write);
+        // However many there are, a stream waits at most 250 ms.
+        assert_eq!(
+            pacing.wrote(at(start, 25), false, 1_000_000),
+            Some(at(start, 275))
+        );
+    }
+
+    #[test]
+    fn a_stretched_rest_keeps_events_at_the_pacer_until_the_pace_is_over() {
+        let start = Instant::now();
+        let mut pacing = Pacing::new(PACE);
+        pacing.poll(start, true);
+        // 5,000 busy streams: a 200 ms pace, longer than the usual rest of 20 paces.
+        assert_eq!(pacing.wrote(start, false, 5_000), None);
+        assert_eq!(pacing.resting(), Some((at(start, 200), at(start, 200))));
+        assert_eq!(
+            pacing.poll(at(start, 150), true),
+            Step::JoinPacer(at(start, 200))
+        );
+    }
+
+    #[test]
+    fn zero_pace_is_never_stretched() {
+        let start = Instant::now();
+        let mut pacing = Pacing::new(Duration::ZERO);
+        pacing.poll(start, true);
+        assert_eq!(pacing.wrote(start, false, 5_000), None);
+        assert_eq!(pacing.poll(start, true), Step::Write);
     }
 }

@@ -132,7 +132,9 @@ impl EventStream {
     fn wrote(&mut self, bytes: Bytes, events: usize, cut_short: bool, cx: &Context<'_>) -> Bytes {
         self.stats.delivered(events);
         self.last_traffic = Instant::now();
-        if let Some(until) = self.pacing.wrote(self.last_traffic.into_std(), cut_short)
+        if let Some(until) =
+            self.pacing
+                .wrote(self.last_traffic.into_std(), cut_short, pacer::crowd())
             && !pacer::wait(Instant::from_std(until), cx.waker())
         {
             self.pacing.no_pacer();
