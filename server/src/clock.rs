@@ -12,11 +12,14 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
-use crate::hub::log::NewEvent;
+use crate::hub::log::{Appended, NewEvent};
 use crate::metrics::Stats;
 
 /// The seed's period: one tick a second.
 pub(crate) const PERIOD: Duration = Duration::from_secs(1);
+
+/// The idempotency key of a tick, before its second since the epoch.
+const CLOCK_KEY: &str = "herald-clock-";
 
 /// Publishes a tick every [`PERIOD`] until `shutdown` is cancelled.
 pub(crate) async fn run(hub: Arc<Hub>, stats: Arc<Stats>, shutdown: CancellationToken) {
@@ -32,9 +35,19 @@ pub(crate) async fn run(hub: Arc<Hub>, stats: Arc<Stats>, shutdown: Cancellation
         }
         let tick = CurrentTime { time: Utc::now() };
         let data = tick.to_data();
-        // Refused only while every topic place is taken: this tick is then skipped.
-        match hub.publish(&NewEvent::new(&topic, Some(&name), &data)) {
-            Ok(_) => stats.published(),
+        // Every node ticks; the key, the second itself, makes one of them the tick of that
+        // second on a shared log, so a subscriber gets one `currentTime` a second however many
+        // nodes there are.
+        let key = format!("{CLOCK_KEY}{}", tick.time.timestamp());
+        let event = NewEvent {
+            key: Some(&key),
+            ..NewEvent::new(&topic, Some(&name), &data)
+        };
+        // Refused only while every topic place is taken or the shared log is unreachable:
+        // this tick is then skipped.
+        match hub.publish(&event).await {
+            Ok(Appended::New(_)) => stats.published(),
+            Ok(Appended::Repeated(_)) => {}
             Err(err) => tracing::debug!(%err, "clock tick skipped"),
         }
     }

@@ -50,6 +50,12 @@ pub struct Config {
     #[arg(long, env = "HERALD_HEARTBEAT", default_value = "15s", value_parser = parse_duration)]
     pub heartbeat: Duration,
 
+    /// Keep the event log in Redis, shared by every node given the same URL
+    /// (`redis://HOST:PORT[/DB]`): one order of ids, and `Last-Event-ID` resumes on any node.
+    /// Without it the log is in this process's memory.
+    #[arg(long, env = "HERALD_REDIS_URL")]
+    pub redis_url: Option<String>,
+
     /// Least time between two writes to one stream while its events keep coming: whatever
     /// arrives meanwhile goes out in one write, which is what keeps fan-out cheap under load.
     /// Events further apart than this are never delayed; `0s` writes every event at once. With

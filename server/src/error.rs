@@ -112,6 +112,9 @@ impl ResponseError for ApiError {
             Self::RateLimited { retry_after } | Self::Busy { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1)));
             }
+            Self::Hub(err) => {
+                response.insert_header((header::RETRY_AFTER, err.retry_after().as_secs().max(1)));
+            }
             Self::Unauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }

@@ -35,32 +35,54 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 use hub::Hub;
+use hub::log::EventLog;
 use hub::memory::{LogLimits, MemoryLog};
+use hub::redis::RedisLog;
 use metrics::Stats;
 use state::ServerState;
 
 /// Pending connections the kernel may queue while workers accept: room for a reconnect storm.
 const ACCEPT_BACKLOG: u32 = 4096;
 
+/// Why [`run`] could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The listener could not be used, or the server failed to start.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// `--redis-url` is wrong, or Redis did not answer at start: a configuration to fix.
+    #[error("{0}")]
+    Log(String),
+}
+
 /// Serves Herald on `listener` until `shutdown` completes, then drains: every stream ends,
 /// and connections still open after `config.shutdown_timeout` are dropped.
 ///
 /// # Errors
-/// When the listener cannot be used or the server fails to start.
+/// [`RunError::Log`] when `--redis-url` is wrong or Redis cannot be reached at start;
+/// [`RunError::Io`] when the listener cannot be used or the server fails to start.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> Result<(), RunError> {
     let local = listener.local_addr()?;
     let draining = CancellationToken::new();
-    let log = MemoryLog::new(LogLimits {
+    let limits = LogLimits {
         history_len: config.history,
         history_age: config.history_age,
         history_bytes: config.history_bytes,
         max_topics: config.max_topics,
-    });
-    let hub = Arc::new(Hub::new(Arc::new(log), config.client_buffer, config.retry));
+    };
+    let log: Arc<dyn EventLog> = match &config.redis_url {
+        Some(url) => Arc::new(
+            RedisLog::connect(url, limits)
+                .await
+                .map_err(|err| RunError::Log(err.to_string()))?,
+        ),
+        None => Arc::new(MemoryLog::new(limits)),
+    };
+    let hub = Arc::new(Hub::new(log, config.client_buffer, config.retry));
     let stats = Arc::new(Stats::default());
     let clock = tokio::spawn(clock::run(
         Arc::clone(&hub),
@@ -150,5 +172,5 @@ pub async fn run(
     let served = server.await;
     clock.abort();
     janitor.abort();
-    served
+    Ok(served?)
 }

@@ -37,7 +37,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            // A wrong `--redis-url` or a Redis not there is the configuration's fault.
+            match err.downcast_ref::<server::RunError>() {
+                Some(server::RunError::Log(_)) => ExitCode::from(USAGE),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::hub::log::Census;
+use crate::hub::log::{Census, Health};
 
 /// Counters and gauges, updated lock-free on the hot paths.
 #[derive(Debug, Default)]
@@ -77,7 +77,7 @@ impl Stats {
 
     /// The Prometheus text exposition of every counter, plus the hub's gauges given.
     #[must_use]
-    pub(crate) fn render(&self, subscribers: usize, census: Census) -> String {
+    pub(crate) fn render(&self, subscribers: usize, census: Census, health: Health) -> String {
         let rows = [
             (
                 "herald_connections",
@@ -146,11 +146,24 @@ impl Stats {
                 "Topics held (with subscribers or history).",
                 census.topics,
             ),
+            (
+                "herald_log_up",
+                "1 while the event log takes publishes and subscribers; 0 while it cannot.",
+                usize::from(health == Health::Up),
+            ),
         ];
         for (name, help, value) in gauges {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        if let Health::Down(reason) = health {
+            // One series, present only while down: the reason is one of a fixed few phrases.
+            let _ = writeln!(
+                out,
+                "# HELP herald_log_down Why the event log is unavailable.\n\
+                 # TYPE herald_log_down gauge\nherald_log_down{{reason=\"{reason}\"}} 1"
             );
         }
         out

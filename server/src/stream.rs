@@ -260,7 +260,7 @@ mod tests {
 
     fn stream(hub: &Arc<Hub>, topics: &[TopicName], pace: Duration) -> EventStream {
         let stats = Arc::new(Stats::default());
-        let subscription = hub.subscribe(topics, None).unwrap();
+        let subscription = hub.subscribe(topics, None).now_or_never().unwrap().unwrap();
         let permit = ConnectionPermit::try_acquire(&stats, 10).unwrap();
         let timing = Timing {
             heartbeat: Duration::from_secs(60),
@@ -290,7 +290,10 @@ mod tests {
             "prelude and welcome"
         );
         for data in ["one", "two", "three"] {
-            hub.publish(&NewEvent::new(&topic, None, data)).unwrap();
+            hub.publish(&NewEvent::new(&topic, None, data))
+                .now_or_never()
+                .unwrap()
+                .unwrap();
             let chunk = next(&mut stream);
             assert!(chunk.ends_with(format!("data: {data}\n\n").as_bytes()));
         }

@@ -19,8 +19,17 @@ const TOOLS_TARGET_DIR: &str = "/tmp/herald-tools-target";
 /// Debian's Chromium and its WebDriver, which run the browser tests.
 pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Redis, which the tests of the shared log start on ports of their own.
+const REDIS_SERVER: &str = "/usr/bin/redis-server";
 
-/// Whether the install step also sets up Chromium (only the tests need it).
+/// Debian packages the tests need, each with the file that shows it is installed.
+const TEST_PACKAGES: [(&str, &str); 3] = [
+    ("chromium", CHROMIUM),
+    ("chromium-driver", CHROMEDRIVER),
+    ("redis-server", REDIS_SERVER),
+];
+
+/// Whether the install step also sets up what only the tests need (Chromium, Redis).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Browser {
     Skip,
@@ -36,7 +45,7 @@ pub(crate) fn install(ctx: &Ctx, browser: Browser) -> anyhow::Result<()> {
     wasm_bindgen_cli(ctx, &wasm_bindgen)?;
     wasm_opt(ctx)?;
     if browser == Browser::Install {
-        chromium(ctx)?;
+        debian_packages(ctx, &TEST_PACKAGES)?;
     }
     Ok(())
 }
@@ -113,29 +122,38 @@ fn wasm_opt(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Debian's Chromium and chromedriver, installed with apt-get when either is missing.
-fn chromium(ctx: &Ctx) -> anyhow::Result<()> {
-    if Path::new(CHROMIUM).is_file() && Path::new(CHROMEDRIVER).is_file() {
-        println!("==> {CHROMIUM}, {CHROMEDRIVER}: installed");
+/// Debian `packages`, installed with apt-get (in one run) when any of their files is missing.
+fn debian_packages(ctx: &Ctx, packages: &[(&str, &str)]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .filter(|(_, file)| !Path::new(file).is_file())
+        .map(|(package, _)| *package)
+        .collect();
+    for (_, file) in packages
+        .iter()
+        .filter(|(package, _)| !missing.contains(package))
+    {
+        println!("==> {file}: installed");
+    }
+    if missing.is_empty() {
         return Ok(());
     }
     if !is_root() {
         bail!(
-            "{CHROMIUM} or {CHROMEDRIVER} is missing and installing them needs root: \
-             sudo apt-get install --no-install-recommends chromium chromium-driver"
+            "{} missing and installing needs root: sudo apt-get install --no-install-recommends {}",
+            missing.join(", "),
+            missing.join(" ")
         );
     }
     ctx.run(apt_get(ctx).arg("update"))?;
-    ctx.run(apt_get(ctx).args([
-        "install",
-        "-y",
-        "--no-install-recommends",
-        "chromium",
-        "chromium-driver",
-    ]))?;
-    for path in [CHROMIUM, CHROMEDRIVER] {
-        if !Path::new(path).is_file() {
-            bail!("apt-get installed chromium and chromium-driver, but {path} is missing");
+    ctx.run(
+        apt_get(ctx)
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing),
+    )?;
+    for (package, file) in packages {
+        if !Path::new(file).is_file() {
+            bail!("apt-get installed {package}, but {file} is missing");
         }
     }
     Ok(())

@@ -210,6 +210,12 @@ impl Drop for Membership {
     }
 }
 
+impl super::log::Arrivals for Fanout {
+    fn arrived(&self, topics: &[TopicName]) {
+        self.wake(topics);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;

@@ -2,13 +2,17 @@
 //! bounded history per topic, idempotency keys, and reads past a position.
 //!
 //! Everything above this seam (fan-out, pacing, streams) is the same code whatever fills it;
-//! [`super::memory::MemoryLog`] is the embedded implementation. A log shared by several nodes
-//! fills the same trait: ids from one cluster-wide order, topics read by id range.
+//! [`super::memory::MemoryLog`] is the embedded implementation, [`super::redis::RedisLog`] the
+//! one several nodes share: ids from one cluster-wide order, each node holding a window of
+//! recent events that its readers read. Appending and opening may cross the network, so they
+//! are futures; reading is always local and synchronous. Either way the log, not its caller,
+//! says when events arrive ([`Arrivals`]): on a shared log they also arrive from other nodes.
 
 use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use shared::TopicName;
 use shared::wire::{EventFrame, EventId, EventName};
 
@@ -23,6 +27,38 @@ pub(crate) enum LogError {
         /// The configured limit.
         max: usize,
     },
+    /// The shared log cannot be reached; nothing was appended or opened.
+    #[error("the event log is unavailable ({reason}); retry shortly")]
+    Unavailable {
+        /// What is wrong, for the client and for `/metrics`.
+        reason: &'static str,
+    },
+}
+
+impl LogError {
+    /// How long a client refused for this should wait before trying again.
+    #[must_use]
+    pub(crate) fn retry_after(self) -> std::time::Duration {
+        match self {
+            Self::TooManyTopics { .. } => std::time::Duration::from_secs(10),
+            Self::Unavailable { .. } => std::time::Duration::from_secs(2),
+        }
+    }
+}
+
+/// Whether the log can take appends and new readers now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Health {
+    /// Working.
+    Up,
+    /// Not now, and why (one of a few fixed phrases: it is a metric label).
+    Down(&'static str),
+}
+
+/// Told when events become readable, from this node or another: the hub's fan-out.
+pub(crate) trait Arrivals: Send + Sync + fmt::Debug {
+    /// Events up to the log's head now include some on these topics.
+    fn arrived(&self, topics: &[TopicName]);
 }
 
 /// One event to append.
@@ -167,14 +203,18 @@ impl Budget {
 
 /// A log of events for every topic of one hub.
 pub(crate) trait EventLog: Send + Sync + fmt::Debug {
+    /// Has `arrivals` told of every event that becomes readable from now on.
+    fn attach(&self, arrivals: Arc<dyn Arrivals>);
+
     /// Appends one event to each of its topics under one new id, greater than every id handed
     /// out before; or, when its key matches an event still in one of those topics' history,
     /// appends nothing.
     ///
     /// # Errors
-    /// [`LogError::TooManyTopics`] when a topic is new and there is no room for it; nothing
-    /// is appended then.
-    fn append(&self, event: &NewEvent<'_>) -> Result<Appended, LogError>;
+    /// [`LogError::TooManyTopics`] when a topic is new and there is no room for it;
+    /// [`LogError::Unavailable`] when the shared log cannot be reached. Nothing is appended
+    /// then.
+    fn append<'a>(&'a self, event: &'a NewEvent<'a>) -> BoxFuture<'a, Result<Appended, LogError>>;
 
     /// A new id for a frame that is not kept (a stream's welcome, a `reset`): greater than every
     /// id handed out before, so it orders correctly in the client's `Last-Event-ID`.
@@ -190,8 +230,15 @@ pub(crate) trait EventLog: Send + Sync + fmt::Debug {
     /// forgotten while open).
     ///
     /// # Errors
-    /// [`LogError::TooManyTopics`] when a topic is new and there is no room for it.
-    fn open(&self, topics: &[TopicName]) -> Result<Vec<Arc<dyn TopicLog>>, LogError>;
+    /// [`LogError::TooManyTopics`] when a topic is new and there is no room for it;
+    /// [`LogError::Unavailable`] when a shared log cannot be reached to fill a topic's window.
+    fn open<'a>(
+        &'a self,
+        topics: &'a [TopicName],
+    ) -> BoxFuture<'a, Result<Vec<Arc<dyn TopicLog>>, LogError>>;
+
+    /// Whether appends and new readers can be served now.
+    fn health(&self) -> Health;
 
     /// Drops expired history and forgets topics with neither history nor readers.
     fn sweep(&self);

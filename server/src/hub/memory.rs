@@ -8,12 +8,15 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use futures_util::future::BoxFuture;
 use shared::TopicName;
 
-use super::log::{Appended, Census, EventLog, LogError, NewEvent, Resume, TopicLog};
+use super::log::{
+    Appended, Arrivals, Census, EventLog, Health, LogError, NewEvent, Resume, TopicLog,
+};
 use super::ring::TopicRing;
 
 /// The bounds of a log.
@@ -42,6 +45,8 @@ pub(crate) struct MemoryLog {
     topics: RwLock<Topics>,
     /// Bytes of frames held over all topics.
     bytes: AtomicUsize,
+    /// Told of every append.
+    arrivals: OnceLock<Arc<dyn Arrivals>>,
 }
 
 #[derive(Debug)]
@@ -80,6 +85,7 @@ impl MemoryLog {
             floor: now_micros,
             topics: RwLock::new(Topics::default()),
             bytes: AtomicUsize::new(0),
+            arrivals: OnceLock::new(),
         }
     }
 
@@ -194,8 +200,12 @@ impl MemoryLog {
     }
 }
 
-impl EventLog for MemoryLog {
-    fn append(&self, event: &NewEvent<'_>) -> Result<Appended, LogError> {
+impl MemoryLog {
+    /// [`EventLog::append`], at once.
+    ///
+    /// # Errors
+    /// [`LogError::TooManyTopics`] when a topic is new and there is no room for it.
+    pub(crate) fn append_now(&self, event: &NewEvent<'_>) -> Result<Appended, LogError> {
         let now = Instant::now();
         let mut sequence = self.sequence();
         let rings = self.rings(event.topics, now, Some(&mut sequence))?;
@@ -216,7 +226,42 @@ impl EventLog for MemoryLog {
         }
         self.enforce_budget(&mut sequence, id);
         self.head.store(id, Ordering::Release);
+        drop(sequence);
+        if let Some(arrivals) = self.arrivals.get() {
+            arrivals.arrived(event.topics);
+        }
         Ok(Appended::New(id))
+    }
+
+    /// [`EventLog::open`], at once.
+    ///
+    /// # Errors
+    /// [`LogError::TooManyTopics`] when a topic is new and there is no room for it.
+    pub(crate) fn open_now(
+        &self,
+        topics: &[TopicName],
+    ) -> Result<Vec<Arc<dyn TopicLog>>, LogError> {
+        let now = Instant::now();
+        let rings = self.rings(topics, now, None)?;
+        Ok(rings
+            .into_iter()
+            .map(|ring| {
+                // Expired events must not be replayed: a resuming reader is told it missed them.
+                self.evict(&ring, now);
+                ring as Arc<dyn TopicLog>
+            })
+            .collect())
+    }
+}
+
+impl EventLog for MemoryLog {
+    fn attach(&self, arrivals: Arc<dyn Arrivals>) {
+        // A log serves one hub; a second attach keeps the first.
+        let _ = self.arrivals.set(arrivals);
+    }
+
+    fn append<'a>(&'a self, event: &'a NewEvent<'a>) -> BoxFuture<'a, Result<Appended, LogError>> {
+        Box::pin(std::future::ready(self.append_now(event)))
     }
 
     fn mark(&self) -> u64 {
@@ -241,17 +286,15 @@ impl EventLog for MemoryLog {
         }
     }
 
-    fn open(&self, topics: &[TopicName]) -> Result<Vec<Arc<dyn TopicLog>>, LogError> {
-        let now = Instant::now();
-        let rings = self.rings(topics, now, None)?;
-        Ok(rings
-            .into_iter()
-            .map(|ring| {
-                // Expired events must not be replayed: a resuming reader is told it missed them.
-                self.evict(&ring, now);
-                ring as Arc<dyn TopicLog>
-            })
-            .collect())
+    fn open<'a>(
+        &'a self,
+        topics: &'a [TopicName],
+    ) -> BoxFuture<'a, Result<Vec<Arc<dyn TopicLog>>, LogError>> {
+        Box::pin(std::future::ready(self.open_now(topics)))
+    }
+
+    fn health(&self) -> Health {
+        Health::Up
     }
 
     fn sweep(&self) {
@@ -289,7 +332,9 @@ mod tests {
     }
 
     fn append(log: &MemoryLog, topics: &[TopicName], data: &str) -> u64 {
-        log.append(&NewEvent::new(topics, None, data)).unwrap().id()
+        log.append_now(&NewEvent::new(topics, None, data))
+            .unwrap()
+            .id()
     }
 
     fn read_all(topic: &Arc<dyn TopicLog>, after: u64, through: u64) -> (Vec<u64>, Read) {
@@ -310,7 +355,7 @@ mod tests {
         let second = append(&log, &topics[..1], "y");
         assert!(first < mark && mark < second);
         assert_eq!(log.head(), second);
-        let opened = log.open(&topics).unwrap();
+        let opened = log.open_now(&topics).unwrap();
         assert_eq!(read_all(&opened[0], 0, log.head()).0, [first, second]);
         assert_eq!(read_all(&opened[1], 0, log.head()).0, [first]);
     }
@@ -326,14 +371,17 @@ mod tests {
             key: Some("k"),
             ..NewEvent::new(&topic, None, "x")
         };
-        let first = log.append(&keyed).unwrap();
+        let first = log.append_now(&keyed).unwrap();
         assert!(matches!(first, Appended::New(_)));
-        assert_eq!(log.append(&keyed).unwrap(), Appended::Repeated(first.id()));
+        assert_eq!(
+            log.append_now(&keyed).unwrap(),
+            Appended::Repeated(first.id())
+        );
         assert_eq!(log.census().events, 1);
         append(&log, &topic, "1");
         append(&log, &topic, "2");
         // The keyed event left history: the key is free again.
-        assert!(matches!(log.append(&keyed).unwrap(), Appended::New(_)));
+        assert!(matches!(log.append_now(&keyed).unwrap(), Appended::New(_)));
     }
 
     #[test]
@@ -374,7 +422,7 @@ mod tests {
         // Over budget with any event: only the newest is kept.
         let census = log.census();
         assert_eq!(census.events, 1);
-        let opened = log.open(&[a[0].clone(), b[0].clone()]).unwrap();
+        let opened = log.open_now(&[a[0].clone(), b[0].clone()]).unwrap();
         assert_eq!(read_all(&opened[0], 0, second).1, Read::Missed);
         assert_eq!(
             read_all(&opened[0], first, second),
@@ -389,15 +437,15 @@ mod tests {
             max_topics: 2,
             ..limits()
         });
-        let held = log.open(&names(&["a"])).unwrap();
+        let held = log.open_now(&names(&["a"])).unwrap();
         append(&log, &names(&["b"]), "x");
-        let refused = log.append(&NewEvent::new(&names(&["a", "c"]), None, "y"));
+        let refused = log.append_now(&NewEvent::new(&names(&["a", "c"]), None, "y"));
         assert_eq!(refused, Err(LogError::TooManyTopics { max: 2 }));
-        assert!(log.open(&names(&["d"])).is_err());
+        assert!(log.open_now(&names(&["d"])).is_err());
         assert_eq!(log.census().events, 1);
         drop(held);
         // Nobody reads `a` and it holds nothing: a sweep makes room.
-        assert!(log.open(&names(&["d"])).is_ok());
+        assert!(log.open_now(&names(&["d"])).is_ok());
     }
 
     #[test]
@@ -411,7 +459,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2));
         log.sweep();
         assert_eq!(log.census(), Census::default());
-        let opened = log.open(&a).unwrap();
+        let opened = log.open_now(&a).unwrap();
         assert!(opened[0].missed_since(id - 1));
         assert!(!opened[0].missed_since(id));
     }

@@ -9,6 +9,7 @@
 pub(crate) mod fanout;
 pub(crate) mod log;
 pub(crate) mod memory;
+pub(crate) mod redis;
 mod ring;
 pub(crate) mod subscriber;
 
@@ -20,7 +21,7 @@ use shared::TopicName;
 use shared::wire::{Comment, EventFrame, EventId, EventName, encode_comment, encode_retry};
 
 use fanout::{Fanout, Signal};
-use log::{Appended, Budget, Census, EventLog, LogError, NewEvent, Resume};
+use log::{Appended, Arrivals, Budget, Census, EventLog, Health, LogError, NewEvent, Resume};
 use subscriber::{End, Member, Subscriber};
 
 /// Bytes gathered into one write at most (past the first event, which always goes): large
@@ -103,9 +104,11 @@ impl Hub {
             &Comment::new("").expect("an empty comment is valid"),
             &mut heartbeat_frame,
         );
+        let fanout = Arc::new(Fanout::default());
+        log.attach(Arc::clone(&fanout) as Arc<dyn Arrivals>);
         Self {
             log,
-            fanout: Arc::new(Fanout::default()),
+            fanout,
             members: Mutex::new(Members::default()),
             events_per_write: events_per_write.max(1),
             retry_frame: Bytes::from(retry_frame),
@@ -131,31 +134,39 @@ impl Hub {
         self.heartbeat_frame.clone()
     }
 
-    /// Publishes one event (to each of its topics, but once to a subscriber of several) and
-    /// wakes the streams waiting on them; a repeated idempotency key appends nothing.
+    /// Publishes one event (to each of its topics, but once to a subscriber of several); the
+    /// log wakes the streams waiting on them once it is readable. A repeated idempotency key
+    /// appends nothing.
     ///
     /// # Errors
     /// [`LogError::TooManyTopics`] when a topic it names is new and there is no room for it;
-    /// nothing is published then.
-    pub(crate) fn publish(&self, event: &NewEvent<'_>) -> Result<Appended, LogError> {
-        let appended = self.log.append(event)?;
-        if let Appended::New(_) = appended {
-            self.fanout.wake(event.topics);
-        }
-        Ok(appended)
+    /// [`LogError::Unavailable`] when the shared log cannot be reached. Nothing is published
+    /// then.
+    pub(crate) async fn publish(&self, event: &NewEvent<'_>) -> Result<Appended, LogError> {
+        self.log.append(event).await
+    }
+
+    /// Whether the log takes publishes and new subscribers now.
+    #[must_use]
+    pub(crate) fn health(&self) -> Health {
+        self.log.health()
     }
 
     /// Subscribes to `topics`, resuming after `last_event_id` when given (any bytes: what is
     /// not an id of ours gets `reset`).
     ///
     /// # Errors
-    /// [`LogError::TooManyTopics`] when a topic it names is new and there is no room for it.
-    pub(crate) fn subscribe(
+    /// [`LogError::TooManyTopics`] when a topic it names is new and there is no room for it;
+    /// [`LogError::Unavailable`] when the shared log cannot be reached.
+    pub(crate) async fn subscribe(
         self: &Arc<Self>,
         topics: &[TopicName],
         last_event_id: Option<&[u8]>,
     ) -> Result<Subscribed, LogError> {
-        let logs = self.log.open(topics)?;
+        if let Health::Down(reason) = self.log.health() {
+            return Err(LogError::Unavailable { reason });
+        }
+        let logs = self.log.open(topics).await?;
         let start = match last_event_id.map(|raw| self.log.resume(raw)) {
             None => Start::Fresh,
             Some(Resume::After(after)) if !logs.iter().any(|log| log.missed_since(after)) => {
@@ -172,7 +183,13 @@ impl Hub {
                 .id(&reset_id)
                 .encode_into(&mut prelude);
         }
-        let welcome = self.log.mark();
+        let welcome = match start {
+            // On a shared log a client may be ahead of this node (it read another node's
+            // newer event): its welcome must not send its `Last-Event-ID` back. A mark repeats
+            // harmlessly; an even id could be an event's.
+            Start::After(after) => self.log.mark().max(after | 1),
+            Start::Fresh | Start::Reset => self.log.mark(),
+        };
         let after = match start {
             Start::After(after) => after,
             // Nothing older than the welcome is for this subscriber.
@@ -268,6 +285,8 @@ impl Hub {
 mod tests {
     use std::time::Duration;
 
+    use futures_util::FutureExt as _;
+
     use super::memory::{LogLimits, MemoryLog};
     use super::subscriber::Next;
     use super::*;
@@ -284,10 +303,23 @@ mod tests {
         });
         let hub = Arc::new(Hub::new(Arc::new(log), 8, Duration::from_secs(2)));
         let topic = TopicName::list(["t"]).unwrap();
-        let stalled = hub.subscribe(&topic, None).unwrap().subscriber;
-        let mut reading = hub.subscribe(&topic, None).unwrap().subscriber;
+        let stalled = hub
+            .subscribe(&topic, None)
+            .now_or_never()
+            .unwrap()
+            .unwrap()
+            .subscriber;
+        let mut reading = hub
+            .subscribe(&topic, None)
+            .now_or_never()
+            .unwrap()
+            .unwrap()
+            .subscriber;
         for data in ["1", "2"] {
-            hub.publish(&NewEvent::new(&topic, None, data)).unwrap();
+            hub.publish(&NewEvent::new(&topic, None, data))
+                .now_or_never()
+                .unwrap()
+                .unwrap();
         }
         // The welcome, then both events: `reading` keeps up.
         fn read_all(subscriber: &mut Subscriber) {
@@ -299,7 +331,10 @@ mod tests {
             0,
             "history still holds what both have not read"
         );
-        hub.publish(&NewEvent::new(&topic, None, "3")).unwrap();
+        hub.publish(&NewEvent::new(&topic, None, "3"))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
         read_all(&mut reading);
         assert_eq!(hub.cut_behind(), 1);
         assert_eq!(stalled.ended(), Some(End::Behind));

@@ -126,6 +126,29 @@ impl TopicRing {
         None
     }
 
+    /// Records that every event up to `through` has left history (the shared log lost some of
+    /// them while this node was away): those still held go too, so that a reader before
+    /// `through` is told it missed events rather than handed part of them.
+    pub(crate) fn lose_through(&self, through: u64) -> Freed {
+        let mut ring = self.write_lock();
+        let mut freed = Freed::default();
+        while ring
+            .entries
+            .front()
+            .is_some_and(|oldest| oldest.id <= through)
+        {
+            if let Some(bytes) = ring.pop_front() {
+                freed.events += 1;
+                freed.bytes += bytes;
+            }
+        }
+        ring.evicted_through = ring.evicted_through.max(through);
+        if self.newest.load(Ordering::Acquire) < through {
+            self.newest.store(through, Ordering::Release);
+        }
+        freed
+    }
+
     /// Whether `id` has already left history.
     pub(crate) fn has_evicted(&self, id: u64) -> bool {
         self.read_lock().evicted_through >= id
@@ -142,7 +165,6 @@ impl TopicRing {
     }
 
     /// Bytes of frames held.
-    #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
         self.read_lock().bytes
     }

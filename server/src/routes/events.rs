@@ -50,14 +50,14 @@ pub(crate) async fn events(
     };
     if app.shutdown.is_cancelled() {
         // Draining: send browsers elsewhere (or back later) the same way as when full.
-        return over_limit(&req, busy());
+        return over_limit(&req, BUSY_BACKOFF, busy());
     }
     let Some(permit) = ConnectionPermit::try_acquire(&app.stats, app.max_connections) else {
-        return over_limit(&req, busy());
+        return over_limit(&req, BUSY_BACKOFF, busy());
     };
-    let subscription = match app.hub.subscribe(&topics, last_event_id) {
+    let subscription = match app.hub.subscribe(&topics, last_event_id).await {
         Ok(subscription) => subscription,
-        Err(err) => return over_limit(&req, err.into()),
+        Err(err) => return over_limit(&req, err.retry_after(), err.into()),
     };
     let stream = EventStream::new(
         subscription,
@@ -82,9 +82,14 @@ fn stream_response() -> actix_web::HttpResponseBuilder {
     response
 }
 
-/// A full server's answer: `refusal` for most clients; for a browser's `EventSource` (which
-/// gives up for good on any status but 200) a 200 that asks it to come back later.
-fn over_limit(req: &HttpRequest, refusal: ApiError) -> Result<HttpResponse, ApiError> {
+/// A full (or cut off) server's answer: `refusal` for most clients; for a browser's
+/// `EventSource` (which gives up for good on any status but 200) a 200 that asks it to come
+/// back after `backoff`.
+fn over_limit(
+    req: &HttpRequest,
+    backoff: Duration,
+    refusal: ApiError,
+) -> Result<HttpResponse, ApiError> {
     let wants_stream = req
         .headers()
         .get(header::ACCEPT)
@@ -95,7 +100,7 @@ fn over_limit(req: &HttpRequest, refusal: ApiError) -> Result<HttpResponse, ApiE
     }
     let mut body = Vec::new();
     shared::wire::encode_retry(
-        u64::try_from(BUSY_BACKOFF.as_millis()).unwrap_or(u64::MAX),
+        u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
         &mut body,
     );
     Ok(stream_response().body(body))

@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
+use crate::hub::log::Health;
 use crate::state::ServerState;
 
 /// Liveness: the process answers.
@@ -10,12 +11,15 @@ pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: false while draining for shutdown.
+/// Readiness: false while draining for shutdown, and while the event log is unavailable.
 pub(crate) async fn readyz(app: web::Data<ServerState>) -> HttpResponse {
+    let not_ready = |error: String| {
+        HttpResponse::ServiceUnavailable().json(shared::payload::ErrorBody { error })
+    };
     if app.shutdown.is_cancelled() {
-        HttpResponse::ServiceUnavailable().json(shared::payload::ErrorBody {
-            error: "draining for shutdown".to_owned(),
-        })
+        not_ready("draining for shutdown".to_owned())
+    } else if let Health::Down(reason) = app.hub.health() {
+        not_ready(format!("the event log is unavailable ({reason})"))
     } else {
         HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
     }
@@ -25,8 +29,9 @@ pub(crate) async fn readyz(app: web::Data<ServerState>) -> HttpResponse {
 pub(crate) async fn metrics(app: web::Data<ServerState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))
-        .body(
-            app.stats
-                .render(app.hub.subscriber_count(), app.hub.census()),
-        )
+        .body(app.stats.render(
+            app.hub.subscriber_count(),
+            app.hub.census(),
+            app.hub.health(),
+        ))
 }

@@ -73,13 +73,16 @@ pub(crate) async fn publish(
             .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     }
 
-    let appended = app.hub.publish(&NewEvent {
-        topics: &topic_names,
-        event: event.as_ref(),
-        data: &incoming.data,
-        retry: incoming.retry,
-        key: key.as_ref().map(EventId::as_str),
-    })?;
+    let appended = app
+        .hub
+        .publish(&NewEvent {
+            topics: &topic_names,
+            event: event.as_ref(),
+            data: &incoming.data,
+            retry: incoming.retry,
+            key: key.as_ref().map(EventId::as_str),
+        })
+        .await?;
     if let Appended::New(_) = appended {
         app.stats.published();
     }

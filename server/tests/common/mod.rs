@@ -12,6 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
+pub mod redis;
+
 /// Upper bound on any single wait in these tests: generous, since a failure shows as a timeout.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
