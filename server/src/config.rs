@@ -59,7 +59,7 @@ pub struct Config {
     /// Least time between two writes to one stream while its events keep coming: whatever
     /// arrives meanwhile goes out in one write, which is what keeps fan-out cheap under load.
     /// Events further apart than this are never delayed; `0s` writes every event at once. With
-    /// many streams busy at once the pace stretches with their number (up to 250 ms).
+    /// many streams busy at once the pace stretches with their number (up to 100 ms).
     #[arg(long, env = "HERALD_PACE", default_value = "5ms", value_parser = parse_duration)]
     pub pace: Duration,
 

@@ -50,8 +50,8 @@ fn stretched(pace: Duration, crowd: usize) -> Duration {
     pace.max(share)
 }
 
-/// The crowd past which the pace stops growing: 250 ms at [`WRITES_PER_SEC`].
-const MAX_CROWD: u32 = WRITES_PER_SEC / 4;
+/// The crowd past which the pace stops growing: 100 ms at [`WRITES_PER_SEC`].
+const MAX_CROWD: u32 = WRITES_PER_SEC / 10;
 
 fn due(now: Instant, until: Instant) -> bool {
     now + SLACK >= until
@@ -348,10 +348,10 @@ mod tests {
         assert_eq!(pacing.wrote(at(start, 5), false, 500), Some(at(start, 25)));
         assert_eq!(pacing.poll(at(start, 23), true), Step::StayPaced);
         assert_eq!(pacing.poll(at(start, 25), true), Step::Write);
-        // However many there are, a stream waits at most 250 ms.
+        // However many there are, a stream waits at most 100 ms.
         assert_eq!(
             pacing.wrote(at(start, 25), false, 1_000_000),
-            Some(at(start, 275))
+            Some(at(start, 125))
         );
     }
 
@@ -360,12 +360,12 @@ mod tests {
         let start = Instant::now();
         let mut pacing = Pacing::new(PACE);
         pacing.poll(start, true);
-        // 5,000 busy streams: a 200 ms pace, longer than the usual rest of 20 paces.
-        assert_eq!(pacing.wrote(start, false, 5_000), None);
-        assert_eq!(pacing.resting(), Some((at(start, 200), at(start, 200))));
+        // 2,000 busy streams: an 80 ms pace; an event at 50 ms waits for it at the pacer.
+        assert_eq!(pacing.wrote(start, false, 2_000), None);
+        assert_eq!(pacing.resting(), Some((at(start, 80), at(start, 100))));
         assert_eq!(
-            pacing.poll(at(start, 150), true),
-            Step::JoinPacer(at(start, 200))
+            pacing.poll(at(start, 50), true),
+            Step::JoinPacer(at(start, 80))
         );
     }
 
