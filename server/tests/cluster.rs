@@ -226,10 +226,10 @@ async fn a_node_cut_off_from_redis_keeps_its_streams_and_catches_up_when_back() 
     ];
     // And the log stream lets them go (as it does past its length when a node stays away
     // long): the node must find them in the topic's own history.
-    let trimmed = redis
-        .command(&["XTRIM", "herald:log", "MAXLEN", "0"])
+    let trimmed: u64 = redis
+        .command(redis::cmd("XTRIM").arg("herald:log").arg("MAXLEN").arg(0))
         .unwrap();
-    assert!(trimmed.starts_with(':'), "{trimmed}");
+    assert!(trimmed >= 3, "the log held `before`, m1 and m2: {trimmed}");
     relay.restore();
     let back = Instant::now();
     wait_ready(&cut_off, 200).await;

@@ -59,36 +59,24 @@ impl RedisServer {
     /// Waits until it answers `PING`.
     fn wait_ready(&self) {
         let deadline = Instant::now() + PATIENCE;
-        loop {
-            if self
-                .command(&["PING"])
-                .is_some_and(|reply| reply.starts_with("+PONG"))
-            {
-                return;
-            }
+        while self.command::<String>(&redis::cmd("PING")).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// One command, its raw reply (inline protocol: arguments without spaces only).
-    pub fn command(&self, args: &[&str]) -> Option<String> {
-        use std::io::{Read as _, Write as _};
-        let mut stream = std::net::TcpStream::connect(self.addr()).ok()?;
-        stream.set_read_timeout(Some(PATIENCE)).ok()?;
-        stream
-            .write_all(format!("{}\r\nQUIT\r\n", args.join(" ")).as_bytes())
-            .ok()?;
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).ok()?;
-        Some(reply)
+    /// Runs one command on a connection of its own.
+    pub fn command<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> redis::RedisResult<T> {
+        let client = redis::Client::open(self.url())?;
+        let mut connection = client.get_connection_with_timeout(PATIENCE)?;
+        command.query(&mut connection)
     }
 
     /// How many times each command was called (by clients and inside scripts), by
     /// lower-case name, from `INFO commandstats`.
     pub fn command_calls(&self) -> std::collections::HashMap<String, u64> {
-        let info = self
-            .command(&["INFO", "commandstats"])
+        let info: String = self
+            .command(redis::cmd("INFO").arg("commandstats"))
             .expect("INFO answered");
         info.lines()
             .filter_map(|line| {

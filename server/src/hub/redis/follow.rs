@@ -74,8 +74,8 @@ async fn follow(shared: &Shared) -> Result<Infallible, LogError> {
             .get_multiplexed_async_connection_with_config(&RedisLog::follower_config()),
     )
     .await
-    .map_err(|_| super::unavailable("redis unreachable"))?
-    .map_err(|err| super::classify(&err))?;
+    .map_err(|_| super::command::unavailable("redis unreachable"))?
+    .map_err(|err| super::command::classify(&err))?;
     resync(shared).await?;
     shared.set_up();
     loop {
@@ -101,7 +101,7 @@ async fn follow(shared: &Shared) -> Result<Infallible, LogError> {
 async fn resync(shared: &Shared) -> Result<(), LogError> {
     let (epoch, last) = join(&shared.commands, &shared.scripts)
         .await
-        .map_err(|err| super::classify(&err))?;
+        .map_err(|err| super::command::classify(&err))?;
     let mut position = shared.position.lock().await;
     if epoch != shared.epoch.load(Ordering::Acquire) {
         let through = last.max(ids::floor(epoch));
@@ -131,8 +131,8 @@ async fn read(link: &mut MultiplexedConnection, from: u64) -> Result<Vec<Entry>,
         .arg(ids::to_entry(from))
         .query_async(link)
         .await
-        .map_err(|err| super::classify(&err))?;
-    let garbage = || super::unavailable("redis answered garbage");
+        .map_err(|err| super::command::classify(&err))?;
+    let garbage = || super::command::unavailable("redis answered garbage");
     let streams = match &reply {
         Value::Nil => return Ok(Vec::new()),
         Value::Array(streams) => streams,

@@ -4,8 +4,10 @@
 //! the topics its subscribers read. Appends run as one Lua script; [`follow`] brings every
 //! event to each node once, and recovers from gaps, outages and a Redis that lost its data.
 
+mod command;
 mod follow;
 mod ids;
+mod keys;
 mod script;
 mod window;
 
@@ -23,39 +25,15 @@ use super::log::{
     Appended, Arrivals, Census, EventLog, Health, LogError, NewEvent, Resume, TopicLog,
 };
 use super::memory::LogLimits;
+use command::unavailable;
 use script::Scripts;
 use window::Window;
 
-/// Longest wait for Redis to answer one command before the log counts as unavailable.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait for a connection to Redis.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Entries the log stream keeps (about; Redis trims it in whole nodes): how far a node may
 /// fall behind and still catch up from it rather than from each topic's stream.
 const LOG_LEN: usize = 10_000;
-
-/// Key names, all under one prefix.
-mod keys {
-    use shared::TopicName;
-
-    /// The epoch: when this log began, in Redis's milliseconds. Gone when Redis lost its data.
-    pub(super) const EPOCH: &str = "herald:epoch";
-    /// Every event, in the one order of ids.
-    pub(super) const LOG: &str = "herald:log";
-    /// The id of the newest entry in [`LOG`].
-    pub(super) const LAST: &str = "herald:last";
-
-    /// A topic's history.
-    pub(super) fn topic(topic: &TopicName) -> String {
-        format!("herald:topic:{}", topic.as_str())
-    }
-
-    /// The id of the event last published to `topic` with idempotency key `key`. A topic
-    /// has no control characters, so the newline keeps every pair apart.
-    pub(super) fn marker(topic: &TopicName, key: &str) -> String {
-        format!("herald:key:{}\n{key}", topic.as_str())
-    }
-}
 
 /// Why the shared log could not be set up at start.
 #[derive(Debug, thiserror::Error)]
@@ -121,14 +99,9 @@ impl Shared {
         }
     }
 
-    /// Runs `command` on the shared connection, within [`COMMAND_TIMEOUT`].
-    async fn query(&self, command: impl Command) -> Result<Value, LogError> {
-        let mut connection = self.commands.clone();
-        match tokio::time::timeout(COMMAND_TIMEOUT, command.run(&mut connection)).await {
-            Err(_) => Err(unavailable("redis timed out")),
-            Ok(Err(err)) => Err(classify(&err)),
-            Ok(Ok(value)) => Ok(value),
-        }
+    /// Runs `script` on the shared connection.
+    async fn query(&self, script: &redis::ScriptInvocation<'_>) -> Result<Value, LogError> {
+        command::run(self.commands.clone(), script).await
     }
 
     /// `topic`'s history up to `through` and after `after` (all of it when `None`), oldest
@@ -148,7 +121,7 @@ impl Shared {
                 |after| format!("({}", ids::to_entry(after)),
             ))
             .arg(self.limits.history_len + 1);
-        let reply = self.query(invocation).await?;
+        let reply = self.query(&invocation).await?;
         let (mut gone, mut entries) =
             script::range(&reply).ok_or_else(|| unavailable("redis answered garbage"))?;
         if entries.len() > self.limits.history_len {
@@ -158,48 +131,6 @@ impl Shared {
         }
         Ok((gone, entries))
     }
-}
-
-/// A command for [`Shared::query`]: a script invocation or a plain command.
-trait Command {
-    fn run<'a>(
-        &'a self,
-        connection: &'a mut ConnectionManager,
-    ) -> BoxFuture<'a, redis::RedisResult<Value>>;
-}
-
-impl Command for redis::ScriptInvocation<'_> {
-    fn run<'a>(
-        &'a self,
-        connection: &'a mut ConnectionManager,
-    ) -> BoxFuture<'a, redis::RedisResult<Value>> {
-        Box::pin(self.invoke_async(connection))
-    }
-}
-
-impl Command for redis::Cmd {
-    fn run<'a>(
-        &'a self,
-        connection: &'a mut ConnectionManager,
-    ) -> BoxFuture<'a, redis::RedisResult<Value>> {
-        Box::pin(self.query_async(connection))
-    }
-}
-
-fn unavailable(reason: &'static str) -> LogError {
-    LogError::Unavailable { reason }
-}
-
-/// The reason, one of a fixed few (it is a metric label), for a failed command.
-fn classify(err: &redis::RedisError) -> LogError {
-    if err.code() == Some("HERALD_EPOCH") {
-        return unavailable("redis lost its data");
-    }
-    if err.is_io_error() || err.is_connection_dropped() || err.is_timeout() {
-        return unavailable("redis unreachable");
-    }
-    tracing::warn!(%err, "redis refused a command");
-    unavailable("redis refused a command")
 }
 
 /// The log shared through Redis.
@@ -229,7 +160,7 @@ impl RedisLog {
         };
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(command::TIMEOUT))
             .set_max_delay(Duration::from_millis(500));
         let commands = tokio::time::timeout(
             CONNECT_TIMEOUT * 2,
@@ -262,7 +193,7 @@ impl RedisLog {
     fn follower_config() -> AsyncConnectionConfig {
         AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(follow::BLOCK + COMMAND_TIMEOUT))
+            .set_response_timeout(Some(follow::BLOCK + command::TIMEOUT))
     }
 
     async fn append_event(&self, event: &NewEvent<'_>) -> Result<Appended, LogError> {
@@ -301,7 +232,7 @@ impl RedisLog {
                     .unwrap_or_default(),
             )
             .arg(event.topics.len());
-        let reply = shared.query(invocation).await?;
+        let reply = shared.query(&invocation).await?;
         let garbage = || unavailable("redis answered garbage");
         let [flag, id] = script::items(&reply).ok_or_else(garbage)? else {
             return Err(garbage());
