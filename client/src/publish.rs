@@ -37,6 +37,7 @@ pub fn request_body(text: &str) -> Result<String, String> {
         data: Value::String(text.to_owned()),
         id: None,
         retry: None,
+        private: false,
     };
     serde_json::to_string(&request).map_err(|err| format!("cannot encode the message: {err}"))
 }

@@ -1,11 +1,14 @@
 //! Who may publish where: a configured bearer token may publish to any topic but the reserved
-//! ones; anyone may publish to the open topics (and is rate-limited there instead).
+//! ones, a JWT to the topics its `mercure.publish` selectors match; anyone may publish to the
+//! open topics (and is rate-limited there instead).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use shared::TopicName;
 
 use crate::error::ApiError;
+use crate::jwt::Verifier;
 
 /// Topics only the server itself publishes to.
 pub(crate) const RESERVED_TOPICS: [&str; 1] = [shared::topic::CLOCK];
@@ -24,12 +27,17 @@ pub(crate) enum Access {
 pub(crate) struct PublishPolicy {
     tokens: Vec<String>,
     open_topics: HashSet<String>,
+    jwt: Option<Arc<Verifier>>,
 }
 
 impl PublishPolicy {
-    /// Rules from the configured tokens and open topics.
+    /// Rules from the configured tokens, open topics and JWT verifier.
     #[must_use]
-    pub(crate) fn new(tokens: &[String], open_topics: &[String]) -> Self {
+    pub(crate) fn new(
+        tokens: &[String],
+        open_topics: &[String],
+        jwt: Option<Arc<Verifier>>,
+    ) -> Self {
         Self {
             tokens: tokens
                 .iter()
@@ -37,13 +45,15 @@ impl PublishPolicy {
                 .cloned()
                 .collect(),
             open_topics: open_topics.iter().cloned().collect(),
+            jwt,
         }
     }
 
     /// Decides whether a request with this `Authorization` header may publish to `topics`.
     ///
     /// # Errors
-    /// 403 for a reserved topic; 401 when a token is needed and missing or wrong.
+    /// 403 for a reserved topic or one a JWT does not grant; 401 when a token is needed and
+    /// missing or wrong.
     pub(crate) fn authorize(
         &self,
         authorization: Option<&str>,
@@ -62,7 +72,17 @@ impl PublishPolicy {
             if self.tokens.iter().any(|known| same_secret(known, token)) {
                 return Ok(Access::Token);
             }
-            return Err(ApiError::Unauthorized);
+            let Some(jwt) = &self.jwt else {
+                return Err(ApiError::Unauthorized);
+            };
+            let grants = jwt.verify(token).map_err(ApiError::BadToken)?;
+            if let Some(denied) = topics.iter().find(|topic| !grants.publish.matches(topic)) {
+                return Err(ApiError::Forbidden(format!(
+                    "this token may not publish to topic {:?}",
+                    denied.as_str()
+                )));
+            }
+            return Ok(Access::Token);
         }
         if topics
             .iter()
@@ -95,7 +115,7 @@ mod tests {
     }
 
     fn policy() -> PublishPolicy {
-        PublishPolicy::new(&["s3cret".into()], &["messages".into()])
+        PublishPolicy::new(&["s3cret".into()], &["messages".into()], None)
     }
 
     #[test]
@@ -129,7 +149,7 @@ mod tests {
 
     #[test]
     fn empty_tokens_are_never_accepted() {
-        let policy = PublishPolicy::new(&[String::new()], &[]);
+        let policy = PublishPolicy::new(&[String::new()], &[], None);
         assert!(policy.authorize(Some("Bearer "), &t(&["a"])).is_err());
     }
 }

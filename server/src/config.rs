@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::jwt::{KeySource, Verifier};
+
 /// Herald: server-sent events hub.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "server", version, about)]
@@ -55,6 +57,28 @@ pub struct Config {
     /// Without it the log is in this process's memory.
     #[arg(long, env = "HERALD_REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// Accept JWTs signed with this secret (HS256), with Mercure's claims: `mercure.publish`
+    /// says where a token may publish.
+    #[arg(long, env = "HERALD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Read the JWT secret (HS256) from this file (trailing whitespace ignored).
+    #[arg(long, env = "HERALD_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+
+    /// Accept JWTs signed with the private half of this PEM public key (RSA: RS256; P-256:
+    /// ES256) instead of a secret.
+    #[arg(long, env = "HERALD_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// Accept only JWTs whose `aud` names this audience.
+    #[arg(long, env = "HERALD_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Accept only JWTs whose `iss` is this issuer.
+    #[arg(long, env = "HERALD_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
 
     /// Least time between two writes to one stream while its events keep coming: whatever
     /// arrives meanwhile goes out in one write, which is what keeps fan-out cheap under load.
@@ -207,6 +231,47 @@ impl Config {
 }
 
 impl Config {
+    /// The JWT verifier the flags ask for, if any.
+    ///
+    /// # Errors
+    /// One line: two key sources at once, an unreadable file, a key that is not one.
+    pub(crate) fn jwt_verifier(&self) -> Result<Option<Verifier>, String> {
+        let secret_file = match &self.jwt_secret_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|err| format!("--jwt-secret-file {}: {err}", path.display()))?
+                    .trim_end()
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let source = match (&self.jwt_secret, &secret_file, &self.jwt_public_key) {
+            (None, None, None) => {
+                if self.jwt_audience.is_some() || self.jwt_issuer.is_some() {
+                    return Err("--jwt-audience and --jwt-issuer need a JWT key: \
+                                --jwt-secret, --jwt-secret-file or --jwt-public-key"
+                        .to_owned());
+                }
+                return Ok(None);
+            }
+            (Some(secret), None, None) | (None, Some(secret), None) => {
+                KeySource::Secret(secret.as_bytes())
+            }
+            (None, None, Some(path)) => KeySource::PublicKeyFile(path),
+            _ => {
+                return Err("give one JWT key: --jwt-secret, --jwt-secret-file or \
+                            --jwt-public-key"
+                    .to_owned());
+            }
+        };
+        Verifier::new(
+            source,
+            self.jwt_audience.as_deref(),
+            self.jwt_issuer.as_deref(),
+        )
+        .map(Some)
+    }
+
     /// Checks what clap cannot: values that parse but cannot work.
     ///
     /// # Errors
@@ -215,6 +280,7 @@ impl Config {
         if self.max_topics == 0 {
             return Err("--max-topics must be at least 1".to_owned());
         }
+        self.jwt_verifier()?;
         if self.history == 0 {
             return Err("--history must be at least 1".to_owned());
         }

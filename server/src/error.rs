@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use shared::payload::ErrorBody;
 
 use crate::hub::log::LogError;
+use crate::jwt::Refusal;
 
 /// Everything a request can be refused for.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,9 @@ pub(crate) enum ApiError {
     /// The hub holds all the topics it may.
     #[error(transparent)]
     Hub(#[from] LogError),
+    /// A JWT that failed a check (never taken for no token).
+    #[error("invalid token: {0}")]
+    BadToken(Refusal),
     /// Over the connection limit (non-browser clients).
     #[error("too many open streams; retry after {} s", retry_after.as_secs().max(1))]
     Busy {
@@ -97,7 +101,7 @@ impl ResponseError for ApiError {
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::BadToken(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -117,6 +121,10 @@ impl ResponseError for ApiError {
             }
             Self::Unauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            Self::BadToken(_) => {
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#));
             }
             Self::MethodNotAllowed { allow, .. } => {
                 response.insert_header((header::ALLOW, *allow));

@@ -12,12 +12,14 @@ mod error;
 mod hub;
 mod janitor;
 mod json_errors;
+mod jwt;
 mod log_limit;
 mod metrics;
 mod pacer;
 mod pacing;
 mod ratelimit;
 mod routes;
+mod selector;
 mod state;
 mod stream;
 mod topics;
@@ -53,6 +55,9 @@ pub enum RunError {
     /// `--redis-url` is wrong, or Redis did not answer at start: a configuration to fix.
     #[error("{0}")]
     Log(String),
+    /// A flag that cannot work (a JWT key file that is not one, say).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Serves Herald on `listener` until `shutdown` completes, then drains: every stream ends,
@@ -67,6 +72,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let local = listener.local_addr()?;
+    let jwt = config
+        .jwt_verifier()
+        .map_err(RunError::Config)?
+        .map(Arc::new);
     let draining = CancellationToken::new();
     let limits = LogLimits {
         history_len: config.history,
@@ -105,7 +114,8 @@ pub async fn run(
             pace: config.pace,
         },
         max_connections: config.max_connections(),
-        policy: auth::PublishPolicy::new(&config.publish_tokens, &config.open_topics),
+        policy: auth::PublishPolicy::new(&config.publish_tokens, &config.open_topics, jwt.clone()),
+        jwt,
         limiter: ratelimit::RateLimiter::new(config.open_rate, config.open_rate * 2.0),
         max_body: config.max_body,
         shutdown: draining.clone(),

@@ -39,7 +39,9 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             // A wrong `--redis-url` or a Redis not there is the configuration's fault.
             match err.downcast_ref::<server::RunError>() {
-                Some(server::RunError::Log(_)) => ExitCode::from(USAGE),
+                Some(server::RunError::Log(_) | server::RunError::Config(_)) => {
+                    ExitCode::from(USAGE)
+                }
                 _ => ExitCode::FAILURE,
             }
         }

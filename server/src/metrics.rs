@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::hub::log::{Census, Health};
+use crate::jwt::Refusal;
 
 /// Counters and gauges, updated lock-free on the hot paths.
 #[derive(Debug, Default)]
@@ -17,6 +18,8 @@ pub(crate) struct Stats {
     slow_cut: AtomicU64,
     rejected: AtomicU64,
     tcp_open: AtomicU64,
+    /// Tokens refused, by [`Refusal::ALL`]'s order.
+    refused_tokens: [AtomicU64; Refusal::ALL.len()],
 }
 
 /// Counts one open TCP connection for as long as it lives: actix keeps it in the connection's
@@ -55,6 +58,13 @@ impl Stats {
     /// `count` subscribers ended because history no longer held their next event.
     pub(crate) fn cut_behind(&self, count: usize) {
         self.slow_cut.fetch_add(count as u64, Relaxed);
+    }
+
+    /// One token refused, for `why`.
+    pub(crate) fn token_refused(&self, why: Refusal) {
+        if let Some(index) = Refusal::ALL.iter().position(|reason| *reason == why) {
+            self.refused_tokens[index].fetch_add(1, Relaxed);
+        }
     }
 
     /// Counts one more open stream unless `max` are open already; `false` means over the limit.
@@ -156,6 +166,19 @@ impl Stats {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP herald_tokens_refused_total JWTs refused, by reason.\n\
+             # TYPE herald_tokens_refused_total counter"
+        );
+        for (reason, count) in Refusal::ALL.iter().zip(&self.refused_tokens) {
+            let _ = writeln!(
+                out,
+                "herald_tokens_refused_total{{reason=\"{}\"}} {}",
+                reason.label(),
+                count.load(Relaxed)
             );
         }
         if let Health::Down(reason) = health {

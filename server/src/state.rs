@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::PublishPolicy;
 use crate::hub::Hub;
+use crate::jwt::Verifier;
 use crate::metrics::Stats;
 use crate::ratelimit::RateLimiter;
 use crate::stream::Timing;
@@ -23,6 +24,8 @@ pub(crate) struct ServerState {
     pub(crate) max_connections: usize,
     /// Who may publish where.
     pub(crate) policy: PublishPolicy,
+    /// Checks subscribers' (and publishers') JWTs, when configured.
+    pub(crate) jwt: Option<Arc<Verifier>>,
     /// The rate limit on open topics.
     pub(crate) limiter: RateLimiter,
     /// Largest `data` a publish may carry, in bytes.

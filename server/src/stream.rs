@@ -71,6 +71,9 @@ pub(crate) struct EventStream {
     heartbeat_frame: Bytes,
     /// This worker's pacer inbox, looked up when the stream first rests.
     inbox: Option<Arc<Inbox>>,
+    /// When the subscriber's token expires: the stream ends then, with a `retry:` hint, so
+    /// that the browser comes back with a fresh token and replay covers the gap.
+    expiry: Option<Pin<Box<Sleep>>>,
     done: bool,
     // Dropped with the stream, when the client goes away: frees the place.
     _permit: ConnectionPermit,
@@ -98,9 +101,17 @@ impl EventStream {
             retry_frame: hub.retry_frame(),
             heartbeat_frame: hub.heartbeat_frame(),
             inbox: None,
+            expiry: None,
             done: false,
             _permit: permit,
         }
+    }
+
+    /// Ends the stream at `at` (its token's expiry), when given.
+    #[must_use]
+    pub(crate) fn ending_at(mut self, at: Option<Instant>) -> Self {
+        self.expiry = at.map(|at| Box::pin(tokio::time::sleep_until(at)));
+        self
     }
 
     /// Whether a heartbeat is due now; if not, re-arms the timer for when it will be.
@@ -202,6 +213,12 @@ impl Stream for EventStream {
             chunk.extend_from_slice(&first);
             return Poll::Ready(Some(Ok(chunk.freeze())));
         }
+        if let Some(expiry) = this.expiry.as_mut()
+            && expiry.as_mut().poll(cx).is_ready()
+        {
+            this.done = true;
+            return Poll::Ready(Some(Ok(this.retry_frame.clone())));
+        }
         if let Some(why) = this.subscriber.ended() {
             return Poll::Ready(Some(Ok(this.end(why, false))));
         }
@@ -260,7 +277,11 @@ mod tests {
 
     fn stream(hub: &Arc<Hub>, topics: &[TopicName], pace: Duration) -> EventStream {
         let stats = Arc::new(Stats::default());
-        let subscription = hub.subscribe(topics, None).now_or_never().unwrap().unwrap();
+        let subscription = hub
+            .subscribe(topics, None, None)
+            .now_or_never()
+            .unwrap()
+            .unwrap();
         let permit = ConnectionPermit::try_acquire(&stats, 10).unwrap();
         let timing = Timing {
             heartbeat: Duration::from_secs(60),

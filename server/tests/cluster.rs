@@ -342,3 +342,48 @@ fn a_bad_redis_url_or_no_redis_exits_2_with_one_line() {
         assert!(lines[0].contains(says), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn private_events_keep_their_audience_across_nodes_live_and_replayed() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    const SECRET: &str = "the cluster's jwt secret";
+    let grant = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &serde_json::json!({ "mercure": { "subscribe": ["s"] } }),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let redis = RedisServer::start();
+    let a = node(&redis.url(), &["--jwt-secret", SECRET]);
+    let b = node(&redis.url(), &["--jwt-secret", SECRET]);
+    let bearer = format!("Bearer {grant}");
+    let granted = [("Authorization", bearer.as_str())];
+    let mut anonymous = EventReader::open(b.addr, "/events?topic=s", &[]).await;
+    let mut entitled = EventReader::open(b.addr, "/events?topic=s", &granted).await;
+    welcome(&mut anonymous).await;
+    welcome(&mut entitled).await;
+    let mut to_a = Publisher::connect(a.addr, Some(TOKEN)).await;
+    let first = to_a.publish("s", "public").await;
+    let private = to_a
+        .post(
+            "application/x-www-form-urlencoded",
+            "topic=s&data=secret&private=on",
+        )
+        .await;
+    assert_eq!(private.head.status(), 200, "{}", private.body_text());
+    to_a.publish("s", "end").await;
+    assert_eq!(data(&messages(&mut anonymous, 2).await), ["public", "end"]);
+    assert_eq!(
+        data(&messages(&mut entitled, 3).await),
+        ["public", "secret", "end"]
+    );
+
+    // A node that never saw the topic fills its window from Redis: the same audience.
+    let late = node(&redis.url(), &["--jwt-secret", SECRET]);
+    let resume = [("Last-Event-ID", first.as_str())];
+    let mut anonymous = EventReader::open(late.addr, "/events?topic=s", &resume).await;
+    assert_eq!(data(&messages(&mut anonymous, 1).await), ["end"]);
+    let resume_granted = [("Last-Event-ID", first.as_str()), granted[0]];
+    let mut entitled = EventReader::open(late.addr, "/events?topic=s", &resume_granted).await;
+    assert_eq!(data(&messages(&mut entitled, 2).await), ["secret", "end"]);
+}

@@ -33,10 +33,21 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        Self::start_with(&[], None)
+    }
+
+    /// With extra flags, and `RUST_LOG` when given.
+    fn start_with(flags: &[&str], rust_log: Option<&str>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+        command
             .args(["--bind", "127.0.0.1:0", "--dist", "/nonexistent"])
             .args(["--body-timeout", BODY_TIMEOUT])
-            .env_remove("RUST_LOG")
+            .args(flags)
+            .env_remove("RUST_LOG");
+        if let Some(filter) = rust_log {
+            command.env("RUST_LOG", filter);
+        }
+        let mut child = command
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -246,4 +257,73 @@ async fn client_garbage_logs_no_error_and_its_warnings_are_rate_limited() {
         lines.iter().any(|line| line.contains(" WARN ")),
         "{lines:#?}"
     );
+}
+
+/// Tokens, good and bad, presented every way a client can: none of them, nor any part that
+/// would let someone use them, reaches the log (at debug level) or `/metrics`.
+#[tokio::test]
+async fn tokens_and_cookies_never_reach_the_log_or_the_metrics() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    const SECRET: &str = "the log test's secret";
+    let server = Server::start_with(&["--jwt-secret", SECRET], Some("debug"));
+    let sign = |claims: serde_json::Value, secret: &str| {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let good = sign(
+        serde_json::json!({ "mercure": { "publish": ["*"], "subscribe": ["*"] } }),
+        SECRET,
+    );
+    let bad = sign(
+        serde_json::json!({ "mercure": { "publish": ["*"] } }),
+        "not the secret",
+    );
+    for token in [&good, &bad] {
+        let auth = format!("Bearer {token}");
+        let body = r#"{"topic":"t","data":"x"}"#;
+        let headers = [
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        request(server.addr, "POST", "/publish", &headers, body).await;
+        let cookie = format!("mercureAuthorization={token}");
+        for (path, headers) in [
+            (
+                "/events?topic=t".to_owned(),
+                vec![("Cookie", cookie.as_str())],
+            ),
+            (format!("/events?topic=t&authorization={token}"), vec![]),
+            (
+                "/events?topic=t".to_owned(),
+                vec![("Authorization", auth.as_str())],
+            ),
+        ] {
+            let mut conn = Conn::open(server.addr).await;
+            let mut head =
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n");
+            for (name, value) in headers {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+            head.push_str("\r\n");
+            conn.send(head.as_bytes()).await;
+            let status = conn.read_head().await.status();
+            assert!(status == 200 || status == 401, "{status}");
+        }
+    }
+    let metrics = request(server.addr, "GET", "/metrics", &[], "")
+        .await
+        .body_text();
+    let lines = server.stop();
+    assert!(!lines.is_empty(), "debug logging wrote something");
+    for token in [&good, &bad] {
+        let signature = token.rsplit('.').next().unwrap();
+        for line in &lines {
+            assert!(!line.contains(signature), "a token in the log: {line}");
+        }
+        assert!(!metrics.contains(signature), "a token in /metrics");
+    }
 }

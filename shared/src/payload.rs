@@ -46,6 +46,9 @@ pub struct PublishRequest {
     /// A reconnection time (ms) to send to subscribers along with this event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<u64>,
+    /// Only for subscribers whose token grants its topic (`mercure.subscribe`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
 }
 
 /// The answer to a successful publish.

@@ -74,6 +74,8 @@ pub(crate) struct NewEvent<'a> {
     pub(crate) retry: Option<u64>,
     /// The publisher's idempotency key.
     pub(crate) key: Option<&'a str>,
+    /// Only for subscribers entitled to one of its topics (`mercure.subscribe`).
+    pub(crate) private: bool,
 }
 
 impl<'a> NewEvent<'a> {
@@ -90,7 +92,14 @@ impl<'a> NewEvent<'a> {
             data,
             retry: None,
             key: None,
+            private: false,
         }
+    }
+
+    /// Who may read it: `None` for everyone, or its topics when it is private.
+    #[must_use]
+    pub(crate) fn audience(&self) -> Option<Arc<[TopicName]>> {
+        self.private.then(|| Arc::from(self.topics))
     }
 
     /// The event's frame under `id`: encoded once, shared by history and every reader.
@@ -157,12 +166,15 @@ pub(crate) trait TopicLog: Send + Sync + fmt::Debug {
     fn missed_since(&self, after: u64) -> bool;
 
     /// Hands `visit` the events with `after < id <= through`, oldest first, while `budget`
-    /// allows: each event costs its frame's length, and at least one is always handed over.
+    /// allows: each event costs its frame's length, and at least one is always handed over. A
+    /// private event goes only where `admit` accepts its topics; the others are passed over
+    /// (and cost nothing).
     fn read(
         &self,
         after: u64,
         through: u64,
         budget: &mut Budget,
+        admit: &dyn Fn(&[TopicName]) -> bool,
         visit: &mut dyn FnMut(u64, &Bytes),
     ) -> Read;
 }

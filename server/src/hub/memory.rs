@@ -218,8 +218,9 @@ impl MemoryLog {
         let id = sequence.last;
         let frame = event.encode(id);
         let key: Option<Arc<str>> = event.key.map(Arc::from);
+        let audience = event.audience();
         for ring in rings {
-            ring.push(id, now, frame.clone(), key.clone());
+            ring.push(id, now, frame.clone(), key.clone(), audience.clone());
             self.bytes.fetch_add(frame.len(), Ordering::Relaxed);
             self.evict(&ring, now);
             sequence.appended.push_back((id, ring));
@@ -340,9 +341,13 @@ mod tests {
     fn read_all(topic: &Arc<dyn TopicLog>, after: u64, through: u64) -> (Vec<u64>, Read) {
         let mut seen = Vec::new();
         let mut budget = Budget::new(usize::MAX, usize::MAX);
-        let read = topic.read(after, through, &mut budget, &mut |id, _: &Bytes| {
-            seen.push(id)
-        });
+        let read = topic.read(
+            after,
+            through,
+            &mut budget,
+            &|_| true,
+            &mut |id, _: &Bytes| seen.push(id),
+        );
         (seen, read)
     }
 

@@ -6,6 +6,8 @@
 //! memory: a subscriber is cut only when history no longer holds its next event, and then
 //! reconnects with `Last-Event-ID` and is told `reset`.
 
+#[cfg(test)]
+mod entitled;
 pub(crate) mod fanout;
 pub(crate) mod log;
 pub(crate) mod memory;
@@ -23,6 +25,8 @@ use shared::wire::{Comment, EventFrame, EventId, EventName, encode_comment, enco
 use fanout::{Fanout, Signal};
 use log::{Appended, Arrivals, Budget, Census, EventLog, Health, LogError, NewEvent, Resume};
 use subscriber::{End, Member, Subscriber};
+
+use crate::selector::Selectors;
 
 /// Bytes gathered into one write at most (past the first event, which always goes): large
 /// enough that a burst of small events leaves in a few writes, small enough that a replay of
@@ -153,7 +157,8 @@ impl Hub {
     }
 
     /// Subscribes to `topics`, resuming after `last_event_id` when given (any bytes: what is
-    /// not an id of ours gets `reset`).
+    /// not an id of ours gets `reset`); private events only reach it where `grants` (a
+    /// token's `mercure.subscribe`) select one of their topics.
     ///
     /// # Errors
     /// [`LogError::TooManyTopics`] when a topic it names is new and there is no room for it;
@@ -162,6 +167,7 @@ impl Hub {
         self: &Arc<Self>,
         topics: &[TopicName],
         last_event_id: Option<&[u8]>,
+        grants: Option<Arc<Selectors>>,
     ) -> Result<Subscribed, LogError> {
         if let Health::Down(reason) = self.log.health() {
             return Err(LogError::Unavailable { reason });
@@ -219,6 +225,7 @@ impl Hub {
                 welcome: Some(welcome),
                 after,
                 budget: Budget::new(MAX_CHUNK, self.events_per_write),
+                grants,
                 _registration: Registration {
                     hub: Arc::clone(self),
                     id,
@@ -304,13 +311,13 @@ mod tests {
         let hub = Arc::new(Hub::new(Arc::new(log), 8, Duration::from_secs(2)));
         let topic = TopicName::list(["t"]).unwrap();
         let stalled = hub
-            .subscribe(&topic, None)
+            .subscribe(&topic, None, None)
             .now_or_never()
             .unwrap()
             .unwrap()
             .subscriber;
         let mut reading = hub
-            .subscribe(&topic, None)
+            .subscribe(&topic, None, None)
             .now_or_never()
             .unwrap()
             .unwrap()

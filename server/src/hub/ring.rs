@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use shared::TopicName;
 
 use super::log::{Budget, Read, TopicLog};
 
@@ -18,6 +19,8 @@ struct Stored {
     frame: Bytes,
     /// The publisher's idempotency key, if it gave one.
     key: Option<Arc<str>>,
+    /// A private event's topics (who may read it is decided by them); `None` when public.
+    private_to: Option<Arc<[TopicName]>>,
 }
 
 #[derive(Debug, Default)]
@@ -88,14 +91,28 @@ impl TopicRing {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Appends an event (ids only grow: the log appends under its sequence lock).
-    pub(crate) fn push(&self, id: u64, at: Instant, frame: Bytes, key: Option<Arc<str>>) {
+    /// Appends an event (ids only grow: the log appends under its sequence lock); a private
+    /// one carries its topics.
+    pub(crate) fn push(
+        &self,
+        id: u64,
+        at: Instant,
+        frame: Bytes,
+        key: Option<Arc<str>>,
+        private_to: Option<Arc<[TopicName]>>,
+    ) {
         let mut ring = self.write_lock();
         if let Some(key) = &key {
             ring.keys.insert(Arc::clone(key), id);
         }
         ring.bytes += frame.len();
-        ring.entries.push_back(Stored { id, at, frame, key });
+        ring.entries.push_back(Stored {
+            id,
+            at,
+            frame,
+            key,
+            private_to,
+        });
         self.newest.store(id, Ordering::Release);
     }
 
@@ -189,6 +206,7 @@ impl TopicLog for TopicRing {
         after: u64,
         through: u64,
         budget: &mut Budget,
+        admit: &dyn Fn(&[TopicName]) -> bool,
         visit: &mut dyn FnMut(u64, &Bytes),
     ) -> Read {
         let ring = self.read_lock();
@@ -201,6 +219,14 @@ impl TopicLog for TopicRing {
         for stored in ring.entries.range(start..) {
             if stored.id > through {
                 break;
+            }
+            if stored
+                .private_to
+                .as_ref()
+                .is_some_and(|topics| !admit(topics))
+            {
+                last = stored.id;
+                continue;
             }
             if !budget.take(stored.frame.len()) {
                 return Read::Truncated(last);
@@ -222,7 +248,9 @@ mod tests {
 
     fn ids(ring: &TopicRing, after: u64, through: u64, budget: &mut Budget) -> (Vec<u64>, Read) {
         let mut seen = Vec::new();
-        let read = ring.read(after, through, budget, &mut |id, _| seen.push(id));
+        let read = ring.read(after, through, budget, &|_| true, &mut |id, _| {
+            seen.push(id)
+        });
         (seen, read)
     }
 
@@ -231,7 +259,13 @@ mod tests {
         let start = Instant::now();
         let ring = topic();
         for id in 1..=5 {
-            ring.push(id, start + Duration::from_secs(id), Bytes::from("x"), None);
+            ring.push(
+                id,
+                start + Duration::from_secs(id),
+                Bytes::from("x"),
+                None,
+                None,
+            );
         }
         let freed = ring.evict(3, Duration::from_secs(100), start);
         assert_eq!(
@@ -257,7 +291,7 @@ mod tests {
     fn reads_stop_at_the_range_end_and_at_the_budget() {
         let ring = topic();
         for id in [2, 4, 6, 8] {
-            ring.push(id, Instant::now(), Bytes::from("abcd"), None);
+            ring.push(id, Instant::now(), Bytes::from("abcd"), None, None);
         }
         let all = &mut Budget::new(usize::MAX, usize::MAX);
         assert_eq!(ids(&ring, 0, 5, all), (vec![2, 4], Read::Complete));
@@ -277,8 +311,14 @@ mod tests {
     #[test]
     fn keys_are_found_while_their_event_is_in_history() {
         let ring = topic();
-        ring.push(1, Instant::now(), Bytes::from("a"), Some(Arc::from("k")));
-        ring.push(2, Instant::now(), Bytes::from("b"), None);
+        ring.push(
+            1,
+            Instant::now(),
+            Bytes::from("a"),
+            Some(Arc::from("k")),
+            None,
+        );
+        ring.push(2, Instant::now(), Bytes::from("b"), None, None);
         assert_eq!(ring.find_key("k"), Some(1));
         assert_eq!(ring.find_key("other"), None);
         assert_eq!(ring.evict_exact(2), None, "only the oldest goes");
@@ -286,5 +326,32 @@ mod tests {
         assert_eq!(ring.find_key("k"), None);
         assert!(ring.has_evicted(1));
         assert_eq!((ring.len(), ring.bytes()), (1, 1));
+    }
+
+    #[test]
+    fn a_private_event_goes_only_where_admitted_and_costs_nothing_elsewhere() {
+        let ring = topic();
+        let private: Arc<[TopicName]> = Arc::from(TopicName::list(["a"]).unwrap());
+        ring.push(1, Instant::now(), Bytes::from("p"), None, None);
+        ring.push(2, Instant::now(), Bytes::from("s"), None, Some(private));
+        ring.push(3, Instant::now(), Bytes::from("q"), None, None);
+        let read = |after, admit: &dyn Fn(&[TopicName]) -> bool, budget: &mut Budget| {
+            let mut seen = Vec::new();
+            let read = ring.read(after, 10, budget, admit, &mut |id, _| seen.push(id));
+            (seen, read)
+        };
+        let all = &mut Budget::new(usize::MAX, usize::MAX);
+        assert_eq!(read(0, &|_| true, all), (vec![1, 2, 3], Read::Complete));
+        let all = &mut Budget::new(usize::MAX, usize::MAX);
+        assert_eq!(read(0, &|_| false, all), (vec![1, 3], Read::Complete));
+        // One event per read: the one passed over moves the position without using the budget.
+        assert_eq!(
+            read(0, &|_| false, &mut Budget::new(100, 1)),
+            (vec![1], Read::Truncated(2))
+        );
+        assert_eq!(
+            read(2, &|_| false, &mut Budget::new(100, 1)),
+            (vec![3], Read::Complete)
+        );
     }
 }

@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::Waker;
 
 use bytes::{Bytes, BytesMut};
+use shared::TopicName;
 use shared::wire::{EventFrame, EventId};
 
 use super::fanout::{Membership, Route, Signal};
 use super::log::{Budget, EventLog, Read, TopicLog};
+use crate::selector::Selectors;
 
 /// Why a stream ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +114,9 @@ pub(crate) struct Subscriber {
     pub(crate) after: u64,
     /// Frames and events per write.
     pub(crate) budget: Budget,
+    /// The topics whose private events it may read (`mercure.subscribe`); `None`: anonymous,
+    /// public events only.
+    pub(crate) grants: Option<Arc<Selectors>>,
     /// Removes the subscriber from the hub's registry when dropped.
     pub(crate) _registration: super::Registration,
 }
@@ -154,19 +159,39 @@ impl Subscriber {
         }
         let head = self.log.head();
         let through = self.welcome.map_or(head, |welcome| welcome - 1);
+        let grants = &self.grants;
+        let admit = |topics: &[TopicName]| {
+            grants
+                .as_ref()
+                .is_some_and(|grants| grants.matches_any(topics))
+        };
         let mut chunk = Chunk::default();
         let read = match self.member.topics.as_slice() {
             [only] => {
                 let mut budget = self.budget;
-                only.read(self.after, through, &mut budget, &mut |id, frame| {
-                    chunk.push(id, frame);
-                })
+                only.read(
+                    self.after,
+                    through,
+                    &mut budget,
+                    &admit,
+                    &mut |id, frame| {
+                        chunk.push(id, frame);
+                    },
+                )
             }
-            several => read_merged(several, self.after, through, self.budget, &mut chunk),
+            several => read_merged(
+                several,
+                self.after,
+                through,
+                self.budget,
+                &admit,
+                &mut chunk,
+            ),
         };
-        let cut_short = match read {
-            Read::Complete => false,
-            Read::Truncated(_) => true,
+        // How far the read went: what it wrote, and the private events it passed over.
+        let (cut_short, reached) = match read {
+            Read::Complete => (false, through),
+            Read::Truncated(last) => (true, last),
             Read::Missed => {
                 let first = self.member.end(End::Behind);
                 return Next::End {
@@ -175,10 +200,10 @@ impl Subscriber {
                 };
             }
         };
-        let Chunk { last, events, .. } = chunk;
+        let events = chunk.events;
         let mut chunk = chunk.finish();
-        if last > self.after {
-            self.after = last;
+        if reached > self.after {
+            self.after = reached;
         }
         if let Some(welcome) = self.welcome
             && !cut_short
@@ -252,6 +277,7 @@ fn read_merged(
     after: u64,
     through: u64,
     budget: Budget,
+    admit: &dyn Fn(&[TopicName]) -> bool,
     chunk: &mut Chunk,
 ) -> Read {
     let mut frames: Vec<(u64, Bytes)> = Vec::new();
@@ -260,9 +286,15 @@ fn read_merged(
     let mut limit: Option<u64> = None;
     for topic in topics {
         let mut topic_budget = budget;
-        match topic.read(after, through, &mut topic_budget, &mut |id, frame| {
-            frames.push((id, frame.clone()));
-        }) {
+        match topic.read(
+            after,
+            through,
+            &mut topic_budget,
+            admit,
+            &mut |id, frame| {
+                frames.push((id, frame.clone()));
+            },
+        ) {
             Read::Complete => {}
             Read::Truncated(last) => limit = Some(limit.map_or(last, |limit| limit.min(last))),
             Read::Missed => return Read::Missed,

@@ -1,6 +1,7 @@
 //! `GET /events`: opens a subscriber's event stream.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -18,7 +19,7 @@ const BUSY_BACKOFF: Duration = Duration::from_secs(10);
 /// `Last-Event-ID` (or `?lastEventId=`) when given.
 ///
 /// # Errors
-/// 400 for an invalid topic; 503 with `Retry-After` over the connection limit for clients that
+/// 400 for an invalid topic; 401 for a token that fails a check; 503 with `Retry-After` over the connection limit for clients that
 /// are not browsers (an `EventSource` instead gets a `200` that tells it to come back later,
 /// because any other status makes it give up for good).
 pub(crate) async fn events(
@@ -27,14 +28,32 @@ pub(crate) async fn events(
 ) -> Result<HttpResponse, ApiError> {
     let mut asked = Vec::new();
     let mut query_last_id = None;
+    let mut query_token = None;
     for (key, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
         match &*key {
             "topic" => asked.push(value.into_owned()),
             "lastEventId" => query_last_id = Some(value.into_owned()),
+            "authorization" => query_token = Some(value.into_owned()),
             _ => {}
         }
     }
     let topics = topics::requested(asked)?;
+    let grants = match (&app.jwt, presented_token(&req, query_token)) {
+        (Some(jwt), Some(token)) => match jwt.verify(&token) {
+            Ok(grants) => Some(grants),
+            Err(why) => {
+                app.stats.token_refused(why);
+                return Err(ApiError::BadToken(why));
+            }
+        },
+        // No token: anonymous, public events only. Without a key there is nothing to check a
+        // token against, and nothing private to show.
+        _ => None,
+    };
+    let expires = grants.as_ref().and_then(|grants| grants.expires).map(|at| {
+        let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+        tokio::time::Instant::now() + left
+    });
     // The header wins: it is what the browser sends on its own reconnects. Its bytes go to the
     // hub as they are: whatever is not an id of ours (any length, any bytes) gets `reset`.
     let header_last_id = req
@@ -55,7 +74,8 @@ pub(crate) async fn events(
     let Some(permit) = ConnectionPermit::try_acquire(&app.stats, app.max_connections) else {
         return over_limit(&req, BUSY_BACKOFF, busy());
     };
-    let subscription = match app.hub.subscribe(&topics, last_event_id).await {
+    let readable = grants.map(|grants| Arc::new(grants.subscribe));
+    let subscription = match app.hub.subscribe(&topics, last_event_id, readable).await {
         Ok(subscription) => subscription,
         Err(err) => return over_limit(&req, err.retry_after(), err.into()),
     };
@@ -63,10 +83,39 @@ pub(crate) async fn events(
         subscription,
         permit,
         &app.hub,
-        std::sync::Arc::clone(&app.stats),
+        Arc::clone(&app.stats),
         app.timing,
-    );
+    )
+    .ending_at(expires);
     Ok(stream_response().streaming(stream))
+}
+
+/// The cookie a browser's `EventSource` carries its token in (Mercure's name).
+const TOKEN_COOKIE: &str = "mercureAuthorization";
+
+/// The subscriber's token, from the first place it is found: `Authorization: Bearer` (clients
+/// that can set headers), the [`TOKEN_COOKIE`] cookie (browsers), `?authorization=` (pages on
+/// other origins, which cannot use the cookie).
+fn presented_token(req: &HttpRequest, query_token: Option<String>) -> Option<String> {
+    let headers = req.headers();
+    if let Some(bearer) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+    {
+        return Some(bearer.trim().to_owned());
+    }
+    let from_cookie = headers
+        .get_all(header::COOKIE)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|cookies| cookies.split(';'))
+        .find_map(|cookie| {
+            let (name, value) = cookie.trim().split_once('=')?;
+            (name == TOKEN_COOKIE).then(|| value.trim_matches('"').to_owned())
+        });
+    from_cookie
+        .or(query_token)
+        .filter(|token| !token.is_empty())
 }
 
 /// The head every event stream answer carries.

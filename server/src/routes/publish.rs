@@ -27,12 +27,13 @@ struct Incoming {
     data: String,
     id: Option<String>,
     retry: Option<u64>,
+    private: bool,
 }
 
 /// Publishes one event and answers its id.
 ///
 /// # Errors
-/// 400 bad fields, 401 missing or wrong token, 403 reserved topic, 413 data above
+/// 400 bad fields, 401 missing or wrong token, 403 reserved topic or one a JWT does not grant, 413 data above
 /// `--max-body`, 415 unknown body format, 429 over the open-topic rate limit.
 pub(crate) async fn publish(
     req: HttpRequest,
@@ -65,7 +66,14 @@ pub(crate) async fn publish(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
-    let access = app.policy.authorize(authorization, &topic_names)?;
+    let access = app
+        .policy
+        .authorize(authorization, &topic_names)
+        .inspect_err(|err| {
+            if let ApiError::BadToken(why) = err {
+                app.stats.token_refused(*why);
+            }
+        })?;
     // Only a connection over TCP has a peer address; every one we accept does.
     if let (Access::Open, Some(peer)) = (access, req.peer_addr()) {
         app.limiter
@@ -81,6 +89,7 @@ pub(crate) async fn publish(
             data: &incoming.data,
             retry: incoming.retry,
             key: key.as_ref().map(EventId::as_str),
+            private: incoming.private,
         })
         .await?;
     if let Appended::New(_) = appended {
@@ -161,10 +170,12 @@ fn parse_json(body: &[u8]) -> Result<Incoming, ApiError> {
         data,
         id: request.id,
         retry: request.retry,
+        private: request.private,
     })
 }
 
-/// Mercure's field names: `topic` (repeatable), `data`, `type`, `id`, `retry`.
+/// Mercure's field names: `topic` (repeatable), `data`, `type`, `id`, `retry`, `private` (set
+/// to anything: private).
 fn parse_form(body: &[u8]) -> Result<Incoming, ApiError> {
     let mut incoming = Incoming::default();
     let mut saw_data = false;
@@ -183,7 +194,8 @@ fn parse_form(body: &[u8]) -> Result<Incoming, ApiError> {
                 })?;
                 incoming.retry = Some(millis);
             }
-            // Mercure's `private` and anything else carry nothing Herald acts on.
+            "private" => incoming.private = true,
+            // Anything else carries nothing Herald acts on.
             _ => {}
         }
     }

@@ -154,22 +154,18 @@ async fn read(link: &mut MultiplexedConnection, from: u64) -> Result<Vec<Entry>,
 /// holds, from the streams of the topics this node holds; a topic whose stream lost some of
 /// them too has its readers told so.
 async fn catch_up(shared: &Shared, position: &mut u64, through: u64) -> Result<(), LogError> {
-    let mut missed: BTreeMap<u64, (Entry, Vec<String>)> = BTreeMap::new();
+    // An event on several held topics comes back from each: once is enough.
+    let mut missed: BTreeMap<u64, Entry> = BTreeMap::new();
     for topic in shared.window.topics() {
         let (gone, entries) = shared.range(&topic, Some(*position), through).await?;
         if gone > *position {
             shared.window.lose(&topic, gone);
         }
         for entry in entries {
-            missed
-                .entry(entry.id)
-                .or_insert_with(|| (entry, Vec::new()))
-                .1
-                .push(topic.as_str().to_owned());
+            missed.entry(entry.id).or_insert(entry);
         }
     }
-    for (_, (mut entry, topics)) in missed {
-        entry.topics = topics.join("\n");
+    for entry in missed.into_values() {
         deliver(shared, position, entry);
     }
     *position = (*position).max(through);

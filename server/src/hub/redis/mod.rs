@@ -231,7 +231,8 @@ impl RedisLog {
                     .map(|retry| retry.to_string())
                     .unwrap_or_default(),
             )
-            .arg(event.topics.len());
+            .arg(event.topics.len())
+            .arg(if event.private { "1" } else { "" });
         let reply = shared.query(&invocation).await?;
         let garbage = || unavailable("redis answered garbage");
         let [flag, id] = script::items(&reply).ok_or_else(garbage)? else {

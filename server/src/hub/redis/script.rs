@@ -9,7 +9,8 @@ use super::ids;
 /// Appends one event. KEYS: the epoch, the log, the last id, then each topic's stream, then
 /// (with an idempotency key) each topic's key marker. ARGV: the epoch expected, history per
 /// topic, history age in ms, the log's length, the key (or empty), the topics (one per line),
-/// the event name, data and retry (or empty), and the number of topics.
+/// the event name, data and retry (or empty), the number of topics, and `1` for a private
+/// event (or empty).
 ///
 /// Answers `{1, id}` for a new event, `{0, id}` for a key seen on an event still in history,
 /// or the error `HERALD_EPOCH` when the log is not the one this node follows (Redis lost it).
@@ -28,8 +29,8 @@ if key ~= '' then
   end
 end
 local prev = redis.call('GET', KEYS[3]) or '0-0'
-local fields = {'e', ARGV[7], 'd', ARGV[8], 'r', ARGV[9], 'k', key}
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'p', prev, 't', ARGV[6], unpack(fields))
+local fields = {'t', ARGV[6], 'e', ARGV[7], 'd', ARGV[8], 'r', ARGV[9], 'k', key, 'v', ARGV[11]}
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'p', prev, unpack(fields))
 redis.call('SET', KEYS[3], id)
 local now = redis.call('TIME')
 local expired = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[3])
@@ -105,12 +106,14 @@ pub(crate) struct Entry {
     pub(crate) id: u64,
     /// The log entry before it (only in the log; topic streams leave it empty).
     pub(crate) prev: Option<u64>,
-    /// Its topics, one per line (only in the log).
+    /// Its topics, one per line.
     pub(crate) topics: String,
     pub(crate) event: String,
     pub(crate) data: String,
     pub(crate) retry: Option<u64>,
     pub(crate) key: String,
+    /// Only for subscribers entitled to one of its topics.
+    pub(crate) private: bool,
 }
 
 /// Text of a bulk or simple string reply.
@@ -143,6 +146,7 @@ pub(crate) fn entry(value: &Value) -> Option<Entry> {
         data: String::new(),
         retry: None,
         key: String::new(),
+        private: false,
     };
     for pair in items(fields)?.chunks(2) {
         let [field, value] = pair else {
@@ -162,6 +166,7 @@ pub(crate) fn entry(value: &Value) -> Option<Entry> {
             "d" => value.clone_into(&mut entry.data),
             "r" if !value.is_empty() => entry.retry = Some(value.parse().ok()?),
             "k" => value.clone_into(&mut entry.key),
+            "v" => entry.private = value == "1",
             _ => {}
         }
     }

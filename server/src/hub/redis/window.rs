@@ -87,7 +87,7 @@ impl Window {
         for entry in entries {
             let age = Duration::from_millis(now_ms.saturating_sub(ids::millis(entry.id)));
             let at = now.checked_sub(age).unwrap_or(now);
-            ring.push(entry.id, at, frame(entry), None);
+            ring.push(entry.id, at, frame(entry), None, audience(entry));
         }
         ring.evict(self.limits.history_len, self.limits.history_age, now);
         Arc::clone(self.write().entry(topic.clone()).or_insert(ring))
@@ -110,10 +110,11 @@ impl Window {
             return Vec::new();
         }
         let frame = frame(entry);
+        let audience = audience(entry);
         let now = Instant::now();
         held.into_iter()
             .map(|(topic, ring)| {
-                ring.push(entry.id, now, frame.clone(), None);
+                ring.push(entry.id, now, frame.clone(), None, audience.clone());
                 ring.evict(self.limits.history_len, self.limits.history_age, now);
                 topic
             })
@@ -173,6 +174,17 @@ fn frame(entry: &Entry) -> Bytes {
         ..NewEvent::new(&[], event.as_ref(), &entry.data)
     }
     .encode(entry.id)
+}
+
+/// Who may read `entry`: everyone, or for a private event, whoever may read one of its topics.
+fn audience(entry: &Entry) -> Option<Arc<[TopicName]>> {
+    entry.private.then(|| {
+        entry
+            .topics
+            .split('\n')
+            .filter_map(|name| TopicName::new(name).ok())
+            .collect()
+    })
 }
 
 /// Milliseconds since the Unix epoch.
