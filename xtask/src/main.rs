@@ -32,6 +32,8 @@ commands:
   build              install, then build the UI into dist/ (trunk build --release)
   run [-- ARGS...]   install, build, then run the release server on http://127.0.0.1:3000
                      with a fresh publish token; ARGS go to the server
+  token [--publish SEL]... [--subscribe SEL]... [--ttl 1h]
+                     a JWT signed with the development secret that `run` uses and prints
   fuzz [SECONDS]     fuzz the SSE parser with libFuzzer (default 60 s)
   bench [--quick] [--pin-only | --no-pin] [--perf] [--rounds N] [--scenario NAME] [--server NAME]
                      Herald vs an axum baseline, Nchan and Pushpin under load, pinned (one
@@ -73,6 +75,7 @@ fn dispatch() -> anyhow::Result<()> {
         }
         ("run", rest) => run::run(&ctx, server_args(rest)?),
         ("test", []) => test::test(&ctx),
+        ("token", rest) => run::mint(&ctx, rest),
         ("fuzz", []) => fuzz::run(&ctx.root, fuzz::DEFAULT_SECONDS),
         ("fuzz", [seconds]) => {
             let seconds = seconds
