@@ -79,19 +79,20 @@ async fn follow(shared: &Shared) -> Result<Infallible, LogError> {
     resync(shared).await?;
     shared.set_up();
     loop {
-        let from = *shared.position.lock().await;
-        let batch = read(&mut link, from).await?;
-        let mut position = shared.position.lock().await;
+        let batch = read(&mut link, shared.window.head()).await?;
+        let _applying = shared.applying.lock().await;
         for entry in batch {
-            if entry.id <= *position {
+            // A topic filled meanwhile may have taken the window past it.
+            if entry.id <= shared.window.head() {
                 continue;
             }
-            if entry.prev.is_some_and(|prev| prev > *position) {
+            if let Some(prev) = entry.prev
+                && prev > shared.window.head()
+            {
                 // Entries between are gone from the log stream: fetch them from the topics.
-                let through = entry.prev.unwrap_or(*position);
-                catch_up(shared, &mut position, through).await?;
+                catch_up(shared, prev).await?;
             }
-            deliver(shared, &mut position, entry);
+            deliver(shared, entry);
         }
     }
 }
@@ -102,7 +103,7 @@ async fn resync(shared: &Shared) -> Result<(), LogError> {
     let (epoch, last) = join(&shared.commands, &shared.scripts)
         .await
         .map_err(|err| super::command::classify(&err))?;
-    let mut position = shared.position.lock().await;
+    let _applying = shared.applying.lock().await;
     if epoch != shared.epoch.load(Ordering::Acquire) {
         let through = last.max(ids::floor(epoch));
         tracing::warn!(
@@ -110,11 +111,10 @@ async fn resync(shared: &Shared) -> Result<(), LogError> {
         );
         shared.epoch.store(epoch, Ordering::Release);
         let topics = shared.window.lose_all(through);
-        *position = through;
         shared.window.advance(through);
         shared.arrived(&topics);
-    } else if last > *position {
-        catch_up(shared, &mut position, last).await?;
+    } else if last > shared.window.head() {
+        catch_up(shared, last).await?;
     }
     Ok(())
 }
@@ -150,15 +150,16 @@ async fn read(link: &mut MultiplexedConnection, from: u64) -> Result<Vec<Entry>,
     Ok(entries)
 }
 
-/// Makes up for the entries after `position` up to `through` that the log stream no longer
-/// holds, from the streams of the topics this node holds; a topic whose stream lost some of
-/// them too has its readers told so.
-async fn catch_up(shared: &Shared, position: &mut u64, through: u64) -> Result<(), LogError> {
+/// Makes up for the entries after the window's head up to `through` that the log stream no
+/// longer holds, from the streams of the topics this node holds; a topic whose stream lost
+/// some of them too has its readers told so. With the `applying` lock held.
+async fn catch_up(shared: &Shared, through: u64) -> Result<(), LogError> {
+    let from = shared.window.head();
     // An event on several held topics comes back from each: once is enough.
     let mut missed: BTreeMap<u64, Entry> = BTreeMap::new();
     for topic in shared.window.topics() {
-        let (gone, entries) = shared.range(&topic, Some(*position), through).await?;
-        if gone > *position {
+        let (gone, entries) = shared.range(&topic, Some(from), through).await?;
+        if gone > from {
             shared.window.lose(&topic, gone);
         }
         for entry in entries {
@@ -166,17 +167,15 @@ async fn catch_up(shared: &Shared, position: &mut u64, through: u64) -> Result<(
         }
     }
     for entry in missed.into_values() {
-        deliver(shared, position, entry);
+        deliver(shared, entry);
     }
-    *position = (*position).max(through);
-    shared.window.advance(*position);
+    shared.window.advance(through);
     Ok(())
 }
 
 /// Puts `entry` into the window and wakes its readers.
-fn deliver(shared: &Shared, position: &mut u64, entry: Entry) {
+fn deliver(shared: &Shared, entry: Entry) {
     let topics: Vec<TopicName> = shared.window.apply(&entry);
-    *position = entry.id;
     shared.window.advance(entry.id);
     shared.arrived(&topics);
 }

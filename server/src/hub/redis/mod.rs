@@ -59,9 +59,10 @@ pub(crate) struct Shared {
     commands: ConnectionManager,
     scripts: Scripts,
     window: Window,
-    /// The last log entry in the window. Held while the follower applies entries and while a
-    /// topic is filled from Redis, so that a topic's history and its live events meet exactly.
-    position: tokio::sync::Mutex<u64>,
+    /// Held while the follower moves the window's head (applying entries, catching up) and
+    /// while a topic is filled from Redis up to that head, so that a topic's history and its
+    /// live events meet exactly.
+    applying: tokio::sync::Mutex<()>,
     /// The epoch followed, in Redis's milliseconds.
     epoch: AtomicU64,
     down: Mutex<Option<&'static str>>,
@@ -180,7 +181,7 @@ impl RedisLog {
             commands,
             scripts,
             window: Window::new(limits, position),
-            position: tokio::sync::Mutex::new(position),
+            applying: tokio::sync::Mutex::new(()),
             epoch: AtomicU64::new(epoch),
             down: Mutex::new(None),
             arrivals: OnceLock::new(),
@@ -262,13 +263,14 @@ impl RedisLog {
             });
         }
         // The follower waits while topics are filled: each meets the live events exactly.
-        let position = self.shared.position.lock().await;
+        let _applying = self.shared.applying.lock().await;
+        let position = window.head();
         let mut opened: Vec<Arc<dyn TopicLog>> = Vec::with_capacity(topics.len());
         for topic in topics {
             let ring = match window.ring(topic) {
                 Some(ring) => ring,
                 None => {
-                    let (gone, entries) = self.shared.range(topic, None, *position).await?;
+                    let (gone, entries) = self.shared.range(topic, None, position).await?;
                     window.hold(topic, gone, &entries)
                 }
             };
