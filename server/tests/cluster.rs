@@ -345,14 +345,11 @@ fn a_bad_redis_url_or_no_redis_exits_2_with_one_line() {
 
 #[tokio::test]
 async fn private_events_keep_their_audience_across_nodes_live_and_replayed() {
-    use jsonwebtoken::{Algorithm, EncodingKey, Header};
     const SECRET: &str = "the cluster's jwt secret";
-    let grant = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
+    let grant = common::jwt::hs256(
         &serde_json::json!({ "mercure": { "subscribe": ["s"] } }),
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap();
+        SECRET.as_bytes(),
+    );
     let redis = RedisServer::start();
     let a = node(&redis.url(), &["--jwt-secret", SECRET]);
     let b = node(&redis.url(), &["--jwt-secret", SECRET]);

@@ -5,30 +5,13 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use common::jwt::{bad_tokens, hs256};
 use common::{Publisher, TestServer};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
 const SECRET: &str = "a secret for the publisher tests";
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn hs256(claims: &serde_json::Value, secret: &[u8]) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .unwrap()
-}
 
 fn fixture(name: &str) -> String {
     format!("{FIXTURES}/{name}")
@@ -80,47 +63,9 @@ async fn every_bad_token_answers_401_and_is_counted_by_reason() {
     ]);
     let good =
         json!({ "mercure": { "publish": ["*"] }, "aud": "herald", "iss": "https://app.example" });
-    let with = |extra: serde_json::Value| {
-        let mut claims = good.clone();
-        claims
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        claims
-    };
     let ok = publish(&server, &hs256(&good, SECRET.as_bytes()), &["t"]).await;
     assert_eq!(ok.head.status(), 200, "{}", ok.body_text());
-    let cases = [
-        (hs256(&good, b"not the secret"), "signature"),
-        (
-            // `alg: none` with the same claims, unsigned.
-            format!(
-                "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
-                base64_url(&good.to_string())
-            ),
-            "algorithm",
-        ),
-        (
-            hs256(&with(json!({ "exp": now() - 5 })), SECRET.as_bytes()),
-            "expired",
-        ),
-        (
-            hs256(&with(json!({ "nbf": now() + 600 })), SECRET.as_bytes()),
-            "not_yet_valid",
-        ),
-        (
-            hs256(&with(json!({ "aud": "someone-else" })), SECRET.as_bytes()),
-            "audience",
-        ),
-        (
-            hs256(
-                &with(json!({ "iss": "https://evil.example" })),
-                SECRET.as_bytes(),
-            ),
-            "issuer",
-        ),
-        ("garbage".to_owned(), "malformed"),
-    ];
+    let cases = bad_tokens(&good, SECRET.as_bytes());
     for (token, reason) in &cases {
         let response = publish(&server, token, &["t"]).await;
         assert_eq!(
@@ -141,11 +86,6 @@ async fn every_bad_token_answers_401_and_is_counted_by_reason() {
         let name = format!("herald_tokens_refused_total{{reason=\"{reason}\"}}");
         assert_eq!(metrics.get(&name), Some(&1), "{name}");
     }
-}
-
-fn base64_url(text: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
 
 #[tokio::test]

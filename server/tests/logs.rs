@@ -263,17 +263,10 @@ async fn client_garbage_logs_no_error_and_its_warnings_are_rate_limited() {
 /// would let someone use them, reaches the log (at debug level) or `/metrics`.
 #[tokio::test]
 async fn tokens_and_cookies_never_reach_the_log_or_the_metrics() {
-    use jsonwebtoken::{Algorithm, EncodingKey, Header};
     const SECRET: &str = "the log test's secret";
     let server = Server::start_with(&["--jwt-secret", SECRET], Some("debug"));
-    let sign = |claims: serde_json::Value, secret: &str| {
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .unwrap()
-    };
+    let sign =
+        |claims: serde_json::Value, secret: &str| common::jwt::hs256(&claims, secret.as_bytes());
     let good = sign(
         serde_json::json!({ "mercure": { "publish": ["*"], "subscribe": ["*"] } }),
         SECRET,

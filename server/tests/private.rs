@@ -7,10 +7,8 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use common::jwt::{bad_tokens, hs256, now};
 use common::{EventReader, PATIENCE, Publisher, TestServer};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use shared::names::WELCOME_TEXT;
 use shared::wire::ParsedEvent;
@@ -20,20 +18,8 @@ const PUBLISHER: &str = "publisher-token";
 const INBOX: &str = "https://example.com/users/alice/inbox";
 const NEWS: &str = "news";
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn token(claims: &serde_json::Value) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
+    hs256(claims, SECRET.as_bytes())
 }
 
 fn reader_token(selectors: &[&str]) -> String {
@@ -218,34 +204,10 @@ async fn every_bad_token_answers_401_wherever_it_is_presented() {
     ]);
     let good =
         json!({ "mercure": { "subscribe": ["*"] }, "aud": "herald", "iss": "https://app.example" });
-    let with = |extra: serde_json::Value| {
-        let mut claims = good.clone();
-        claims
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        token(&claims)
-    };
-    let forged = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &good,
-        &EncodingKey::from_secret(b"someone else's secret"),
-    )
-    .unwrap();
-    let unsigned = {
-        use base64::Engine as _;
-        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(good.to_string());
-        format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{claims}.")
-    };
-    let bad = [
-        forged,
-        unsigned,
-        with(json!({ "exp": now() - 5 })),
-        with(json!({ "nbf": now() + 600 })),
-        with(json!({ "aud": "elsewhere" })),
-        with(json!({ "iss": "https://evil.example" })),
-        "garbage".to_owned(),
-    ];
+    let bad: Vec<String> = bad_tokens(&good, SECRET.as_bytes())
+        .into_iter()
+        .map(|(token, _)| token)
+        .collect();
     for token in &bad {
         for via in [Via::Header, Via::Cookie, Via::Query] {
             let stream = open(&server, Some((token, via)), None).await;

@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
+pub mod jwt;
 pub mod redis;
 
 /// Upper bound on any single wait in these tests: generous, since a failure shows as a timeout.
