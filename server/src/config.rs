@@ -141,13 +141,47 @@ pub struct Config {
     #[arg(long, env = "HERALD_RETRY", default_value = "2s", value_parser = parse_duration)]
     pub retry: Duration,
 
-    /// How long a graceful shutdown may take before open connections are dropped.
-    #[arg(long, env = "HERALD_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub shutdown_timeout: Duration,
+    /// How long a graceful shutdown (SIGINT, SIGTERM) may take before open connections are
+    /// dropped and the process exits.
+    #[arg(
+        long = "drain-timeout",
+        alias = "shutdown-timeout",
+        env = "HERALD_DRAIN_TIMEOUT",
+        default_value = "10s",
+        value_parser = parse_duration
+    )]
+    pub drain_timeout: Duration,
+
+    /// How long, from the signal, the server keeps accepting while it drains: `/readyz`
+    /// answers 503 and new streams are sent away, so that load balancers see it leave before
+    /// connections are refused. Part of `--drain-timeout`.
+    #[arg(long, env = "HERALD_DRAIN_NOTICE", default_value = "1s", value_parser = parse_duration)]
+    pub drain_notice: Duration,
+
+    /// Certificate chain (PEM) to serve HTTPS with, HTTP/2 offered by ALPN; needs `--tls-key`.
+    #[arg(long, env = "HERALD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of `--tls-cert`.
+    #[arg(long, env = "HERALD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// How logs are written: `pretty` for people, `json` (one object a line) for collectors.
+    #[arg(long, env = "HERALD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
 
     /// Worker threads serving HTTP (default: one per core).
     #[arg(long, env = "HERALD_WORKERS")]
     pub workers: Option<usize>,
+}
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
 }
 
 /// File descriptors kept back from streams: publishers, the listener, files served, logs.
@@ -272,6 +306,29 @@ impl Config {
         .map(Some)
     }
 
+    /// The HTTPS configuration `--tls-cert` and `--tls-key` ask for, if any.
+    ///
+    /// # Errors
+    /// One line naming the file and its problem.
+    pub(crate) fn tls(&self) -> Result<Option<rustls::ServerConfig>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => crate::tls::server_config(cert, key).map(Some),
+            (None, None) => Ok(None),
+            // clap requires each with the other; this is for configs built in code.
+            _ => Err("--tls-cert and --tls-key go together".to_owned()),
+        }
+    }
+
+    /// Whether the server speaks HTTPS.
+    #[must_use]
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// Checks what clap cannot: values that parse but cannot work.
     ///
     /// # Errors
@@ -281,6 +338,7 @@ impl Config {
             return Err("--max-topics must be at least 1".to_owned());
         }
         self.jwt_verifier()?;
+        self.tls()?;
         if self.history == 0 {
             return Err("--history must be at least 1".to_owned());
         }
@@ -311,6 +369,9 @@ impl Config {
         }
         if self.max_body == 0 {
             return Err("--max-body must be at least 1 byte".to_owned());
+        }
+        if self.drain_notice >= self.drain_timeout {
+            return Err("--drain-notice must be shorter than --drain-timeout".to_owned());
         }
         if self.heartbeat.is_zero() {
             return Err("--heartbeat must be longer than 0s".to_owned());

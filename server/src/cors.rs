@@ -29,17 +29,18 @@ const PREFLIGHT_MAX_AGE: &str = "600";
 pub(crate) struct AllowedOrigins(Arc<HashSet<String>>);
 
 impl AllowedOrigins {
-    /// The server's own origin (as `127.0.0.1` and `localhost`), the development UI's, and
-    /// `extra`. Trailing slashes are ignored: browsers never send one.
+    /// The server's own origin under `scheme` (as `127.0.0.1` and `localhost`), the
+    /// development UI's (always `http`), and `extra`. Trailing slashes are ignored: browsers
+    /// never send one.
     #[must_use]
-    pub(crate) fn new(local: SocketAddr, extra: &[String]) -> Self {
+    pub(crate) fn new(scheme: &str, local: SocketAddr, extra: &[String]) -> Self {
         let mut origins = HashSet::new();
-        for port in [local.port(), DEV_UI_PORT] {
-            origins.insert(format!("http://127.0.0.1:{port}"));
-            origins.insert(format!("http://localhost:{port}"));
+        for (scheme, port) in [(scheme, local.port()), ("http", DEV_UI_PORT)] {
+            origins.insert(format!("{scheme}://127.0.0.1:{port}"));
+            origins.insert(format!("{scheme}://localhost:{port}"));
         }
         if !local.ip().is_loopback() && !local.ip().is_unspecified() {
-            origins.insert(format!("http://{local}"));
+            origins.insert(format!("{scheme}://{local}"));
         }
         origins.extend(
             extra

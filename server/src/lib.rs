@@ -22,6 +22,7 @@ mod routes;
 mod selector;
 mod state;
 mod stream;
+mod tls;
 mod topics;
 
 use std::future::Future;
@@ -35,7 +36,7 @@ use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use tokio_util::sync::CancellationToken;
 
-pub use config::Config;
+pub use config::{Config, LogFormat};
 use hub::Hub;
 use hub::log::EventLog;
 use hub::memory::{LogLimits, MemoryLog};
@@ -61,7 +62,7 @@ pub enum RunError {
 }
 
 /// Serves Herald on `listener` until `shutdown` completes, then drains: every stream ends,
-/// and connections still open after `config.shutdown_timeout` are dropped.
+/// and connections still open after `config.drain_timeout` are dropped.
 ///
 /// # Errors
 /// [`RunError::Log`] when `--redis-url` is wrong or Redis cannot be reached at start;
@@ -72,6 +73,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let local = listener.local_addr()?;
+    let tls = config.tls().map_err(RunError::Config)?;
     let jwt = config
         .jwt_verifier()
         .map_err(RunError::Config)?
@@ -120,7 +122,7 @@ pub async fn run(
         max_body: config.max_body,
         shutdown: draining.clone(),
     });
-    let origins = cors::AllowedOrigins::new(local, &config.allow_origins);
+    let origins = cors::AllowedOrigins::new(config.scheme(), local, &config.allow_origins);
     let policy = csp::policy_for(&config.dist);
     let dist = config.dist.clone();
     let body_timeout = body_deadline::BodyTimeout(config.body_timeout);
@@ -164,19 +166,33 @@ pub async fn run(
     // A client that closes its sending side is gone: release its stream at once rather than
     // at the next heartbeat (which a half-closed socket would even accept).
     .h1_allow_half_closed(false)
-    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
+    // What is left of the drain after the notice, for connections to finish.
+    .shutdown_timeout(
+        config
+            .drain_timeout
+            .saturating_sub(config.drain_notice)
+            .as_secs()
+            .max(1),
+    )
     .disable_signals();
     if let Some(workers) = config.workers {
         server = server.workers(workers);
     }
-    let server = server.listen(listener)?.run();
+    let server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    }
+    .run();
 
     let handle = server.handle();
+    let notice = config.drain_notice;
     tokio::spawn(async move {
         shutdown.await;
-        tracing::info!("draining");
         draining.cancel();
         draining_hub.close_all();
+        // Said once readiness is already false and every stream is told to end.
+        tracing::info!(notice = ?notice, "draining");
+        tokio::time::sleep(notice).await;
         handle.stop(true).await;
     });
     let served = server.await;

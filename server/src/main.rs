@@ -1,12 +1,12 @@
 //! The `server` binary: parses flags, sets up logging, binds, and runs the library until
-//! SIGINT or SIGTERM.
+//! SIGINT or SIGTERM (then drains; a second signal exits at once).
 
 use std::net::TcpListener;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use server::Config;
+use server::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
@@ -14,6 +14,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Exit code for a configuration that cannot work (the same as clap's usage errors).
 const USAGE: u8 = 2;
+/// Exit code when a second signal cuts the drain short: 128 + SIGINT, as a shell reports it.
+const INTERRUPTED: i32 = 130;
 
 /// What is logged when `RUST_LOG` is not set.
 const DEFAULT_LOG: &str = "info";
@@ -30,9 +32,11 @@ fn main() -> ExitCode {
         eprintln!("error: {problem}");
         return ExitCode::from(USAGE);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(log_filter())
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(log_filter());
+    match config.log_format {
+        LogFormat::Pretty => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     match serve(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -75,30 +79,57 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(dist = %config.dist.display(), "no built UI here; run `cargo xtask run` to build it");
     }
     // Printed on stdout, one line, so scripts can read the actual address (e.g. with port 0).
-    println!("Herald listening on http://{local}");
-    server::run(listener, config, shutdown_signal()).await?;
+    println!("Herald listening on {}://{local}", config.scheme());
+    let mut signals = Signals::new();
+    let shutdown = async move {
+        signals.next().await;
+        tracing::info!("signal received: draining (a second signal exits at once)");
+        tokio::spawn(async move {
+            signals.next().await;
+            tracing::warn!("second signal: exiting without waiting for the drain");
+            std::process::exit(INTERRUPTED);
+        });
+    };
+    server::run(listener, config, shutdown).await?;
     Ok(())
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// SIGINT and SIGTERM, each time one arrives.
+struct Signals {
     #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(err) => {
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let terminate = signal(SignalKind::terminate())
+                .inspect_err(|err| {
                     tracing::warn!(%err, "cannot watch SIGTERM; only Ctrl-C stops the server");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+                })
+                .ok();
+            Self { terminate }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Completes on the next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        if let Some(terminate) = self.terminate.as_mut() {
+            tokio::select! {
+                _ = interrupt => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+        // No SIGTERM watcher: Ctrl-C only; if even that cannot be watched, never.
+        if interrupt.await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
 }

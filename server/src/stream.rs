@@ -45,6 +45,39 @@ impl Drop for ConnectionPermit {
     }
 }
 
+/// Why a stream closed, as its closing log line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    /// The client went away (or the connection failed) before the server ended the stream.
+    ClientGone,
+    /// History passed it: a reader too slow to keep up.
+    CutAsSlow,
+    /// The server is shutting down.
+    Drained,
+    /// Its token expired.
+    TokenExpired,
+}
+
+impl Closed {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::ClientGone => "client gone",
+            Self::CutAsSlow => "cut as slow",
+            Self::Drained => "drained",
+            Self::TokenExpired => "token expired",
+        }
+    }
+}
+
+impl From<End> for Closed {
+    fn from(end: End) -> Self {
+        match end {
+            End::Behind => Self::CutAsSlow,
+            End::Drain => Self::Drained,
+        }
+    }
+}
+
 /// How a stream times its writes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timing {
@@ -75,6 +108,9 @@ pub(crate) struct EventStream {
     /// that the browser comes back with a fresh token and replay covers the gap.
     expiry: Option<Pin<Box<Sleep>>>,
     done: bool,
+    /// When it opened, and why it ended (until the server ends it: the client left).
+    opened: Instant,
+    closed: Closed,
     // Dropped with the stream, when the client goes away: frees the place.
     _permit: ConnectionPermit,
 }
@@ -90,6 +126,10 @@ impl EventStream {
         stats: Arc<Stats>,
         timing: Timing,
     ) -> Self {
+        tracing::debug!(
+            topics = subscription.subscriber.member.topics.len(),
+            "stream opened"
+        );
         Self {
             prelude: Some(subscription.prelude),
             subscriber: subscription.subscriber,
@@ -103,6 +143,8 @@ impl EventStream {
             inbox: None,
             expiry: None,
             done: false,
+            opened: Instant::now(),
+            closed: Closed::ClientGone,
             _permit: permit,
         }
     }
@@ -136,6 +178,7 @@ impl EventStream {
             self.stats.cut_behind(1);
         }
         self.done = true;
+        self.closed = why.into();
         self.retry_frame.clone()
     }
 
@@ -188,6 +231,16 @@ impl EventStream {
     }
 }
 
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        tracing::debug!(
+            duration_ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX),
+            reason = self.closed.reason(),
+            "stream closed"
+        );
+    }
+}
+
 impl Stream for EventStream {
     type Item = Result<Bytes, Infallible>;
 
@@ -217,6 +270,7 @@ impl Stream for EventStream {
             && expiry.as_mut().poll(cx).is_ready()
         {
             this.done = true;
+            this.closed = Closed::TokenExpired;
             return Poll::Ready(Some(Ok(this.retry_frame.clone())));
         }
         if let Some(why) = this.subscriber.ended() {

@@ -34,7 +34,7 @@ pub(crate) struct Member {
     /// The last id written to the client.
     position: AtomicU64,
     end: AtomicU8,
-    topics: Vec<Arc<dyn TopicLog>>,
+    pub(crate) topics: Vec<Arc<dyn TopicLog>>,
 }
 
 impl Member {

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 pub mod jwt;
+pub mod process;
 pub mod redis;
 
 /// Upper bound on any single wait in these tests: generous, since a failure shows as a timeout.
