@@ -1,6 +1,7 @@
 //! Herald's browser client: subscribes to the server's event stream and shows the connection
 //! state, the server's clock and a log of received events; a topic picker chooses what to
-//! subscribe to and a form publishes messages.
+//! subscribe to and a form publishes messages. A page opened with a [`token`] in its URL also
+//! reads, and may publish to, the demo's private topic.
 //!
 //! The parts follow todomvc's split: [`decode`] turns browser events into [`state::AppEvent`]s,
 //! [`state`] is plain Rust, [`view`] renders it, and [`subscription`] owns the `EventSource` and
@@ -14,6 +15,7 @@ pub mod picker;
 pub mod publish;
 pub mod state;
 pub mod subscription;
+pub mod token;
 pub mod view;
 
 use std::cell::RefCell;
@@ -24,8 +26,9 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use web_sys::Element;
 
 use crate::picker::Picker;
-use crate::state::{AppEvent, PageState, Payload, Publish};
+use crate::state::{AppEvent, LOCKED, PageState, Payload, Publish};
 use crate::subscription::Subscription;
+use crate::token::Token;
 use crate::view::View;
 
 /// The state and the view it renders into.
@@ -37,13 +40,22 @@ pub struct App {
 }
 
 impl App {
-    /// A fresh app rendering into `view`, already rendered once (showing `connecting`).
+    /// A fresh app for a page without a token, rendering into `view`, already rendered once
+    /// (showing `connecting`).
     ///
     /// # Errors
     /// When the first render fails.
     pub fn new(view: View) -> Result<Rc<Self>, JsValue> {
+        Self::with_state(view, PageState::new())
+    }
+
+    /// An app starting from `state` (e.g. [`PageState::with_token`]), already rendered once.
+    ///
+    /// # Errors
+    /// When the first render fails.
+    pub fn with_state(view: View, state: PageState) -> Result<Rc<Self>, JsValue> {
         let app = Self {
-            state: RefCell::new(PageState::new()),
+            state: RefCell::new(state),
             view,
         };
         app.view.render(&app.state.borrow())?;
@@ -81,6 +93,12 @@ impl App {
     #[must_use]
     pub fn topics(&self) -> Vec<String> {
         self.state.borrow().topics().map(str::to_owned).collect()
+    }
+
+    /// Whether the stream must present the page's token (see [`PageState::needs_token`]).
+    #[must_use]
+    pub fn needs_token(&self) -> bool {
+        self.state.borrow().needs_token()
     }
 
     /// The view, for the controls that read and clear its text fields.
@@ -144,7 +162,8 @@ impl Endpoints {
     }
 }
 
-/// The running client: the app, where its server is, and its current subscription, if any.
+/// The running client: the app, where its server is, the page's token if it has one, and its
+/// current subscription, if any.
 ///
 /// Shared as an `Rc` with the futures of in-flight publishes; the subscription sits in a
 /// `RefCell` because the picker replaces it from event handlers.
@@ -152,16 +171,26 @@ impl Endpoints {
 pub struct Client {
     app: Rc<App>,
     endpoints: Endpoints,
+    /// Kept here, not in the state: the state is plain data, cloned and printed freely.
+    token: Option<Token>,
     subscription: RefCell<Option<Subscription>>,
 }
 
 impl Client {
-    /// A client for `app` talking to `endpoints`, not subscribed yet.
+    /// A client for `app` talking to `endpoints`, without a token, not subscribed yet.
     #[must_use]
     pub fn new(app: Rc<App>, endpoints: Endpoints) -> Rc<Self> {
+        Self::with_token(app, endpoints, None)
+    }
+
+    /// A client presenting `token` to read and publish the private topic (`app`'s state should
+    /// then come from [`PageState::with_token`]), not subscribed yet.
+    #[must_use]
+    pub fn with_token(app: Rc<App>, endpoints: Endpoints, token: Option<Token>) -> Rc<Self> {
         Rc::new(Self {
             app,
             endpoints,
+            token,
             subscription: RefCell::new(None),
         })
     }
@@ -206,7 +235,12 @@ impl Client {
             self.unsubscribe();
             return Ok(());
         }
-        let url = picker::events_url(&self.endpoints.events, topics.iter().map(String::as_str))?;
+        let token = self.token.as_ref().filter(|_| self.app.needs_token());
+        let url = picker::stream_url(
+            &self.endpoints.events,
+            topics.iter().map(String::as_str),
+            token,
+        )?;
         self.subscribe(&url)
     }
 
@@ -231,18 +265,28 @@ impl Client {
         }
     }
 
-    /// Publishes `text` on the `messages` topic in the background, showing progress and errors
-    /// in the form; the form's field is cleared once the server accepted it.
-    pub fn publish(self: &Rc<Self>, text: String) {
+    /// Publishes `text` in the background, on the `messages` topic or, when `private`, with the
+    /// page's token on the private topic; shows progress and errors in the form, whose field is
+    /// cleared once the server accepted it.
+    pub fn publish(self: &Rc<Self>, text: String, private: bool) {
         if *self.app.state.borrow().publish() == Publish::Sending {
             return;
         }
+        // The box is disabled without a token; this guards against anything else ticking it.
+        let bearer = match (private, &self.token) {
+            (false, _) => None,
+            (true, Some(token)) => Some(token.clone()),
+            (true, None) => {
+                self.app.handle(AppEvent::PublishFailed(LOCKED.to_owned()));
+                return;
+            }
+        };
         self.app.handle(AppEvent::PublishSending);
         // A strong reference: the answer must reach the state even if the page is torn down
         // meanwhile (it then only updates detached elements).
         let client = Rc::clone(self);
         wasm_bindgen_futures::spawn_local(async move {
-            match publish::send(&client.endpoints.publish, &text).await {
+            match publish::send(&client.endpoints.publish, &text, bearer.as_ref()).await {
                 Ok(_id) => {
                     client.app.handle(AppEvent::PublishSent);
                     // Only if unchanged: what was typed while sending is the next message.
@@ -268,13 +312,31 @@ pub struct Page {
 
 impl Page {
     /// Mounts the client into `root`, binds the picker and form, and subscribes to the chosen
-    /// (at first, the default) topics at `endpoints`.
+    /// (at first, the default) topics at `endpoints`, without a token.
     ///
     /// # Errors
     /// When mounting, a listener or the subscription fails.
     pub fn start(root: &Element, endpoints: Endpoints) -> Result<Self, JsValue> {
-        let app = App::new(View::mount(root)?)?;
-        let client = Client::new(app, endpoints);
+        Self::start_with_token(root, endpoints, None)
+    }
+
+    /// [`Self::start`] for a page holding `token`: the private topic is unlocked and chosen,
+    /// and the stream presents the token.
+    ///
+    /// # Errors
+    /// As [`Self::start`].
+    pub fn start_with_token(
+        root: &Element,
+        endpoints: Endpoints,
+        token: Option<Token>,
+    ) -> Result<Self, JsValue> {
+        let state = if token.is_some() {
+            PageState::with_token()
+        } else {
+            PageState::new()
+        };
+        let app = App::with_state(View::mount(root)?, state)?;
+        let client = Client::with_token(app, endpoints, token);
         let picker = Picker::bind(&client)?;
         let form = publish::Form::bind(&client)?;
         client.subscribe_to_chosen()?;
@@ -318,7 +380,9 @@ pub fn start() -> Result<(), JsValue> {
             .ok_or_else(|| JsValue::from_str("the page has no <body>"))?
             .into(),
     };
-    let page = Page::start(&root, Endpoints::same_origin())?;
+    // `?authorization=TOKEN` on the page's URL (as `cargo xtask run` prints) unlocks the private
+    // topic; without one, the page reads public topics only.
+    let page = Page::start_with_token(&root, Endpoints::same_origin(), Token::from_page())?;
     PAGE.with(|cell| *cell.borrow_mut() = Some(page));
     Ok(())
 }

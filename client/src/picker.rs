@@ -1,5 +1,6 @@
-//! The topic picker: which `/events` URL a set of topics means, and the listeners that turn
-//! ticking a checkbox or adding a name into a re-subscription.
+//! The topic picker: which `/events` URL a set of topics (and the page's token, for a private
+//! one) means, and the listeners that turn ticking a checkbox or adding a name into a
+//! re-subscription.
 
 use std::rc::{Rc, Weak};
 
@@ -9,6 +10,7 @@ use web_sys::{Event, HtmlInputElement, UrlSearchParams};
 use crate::Client;
 use crate::listener::{CHANGE, Listener, SUBMIT};
 use crate::state::AppEvent;
+use crate::token::{self, Token};
 
 /// The query parameter naming one topic; repeated for several (`server/src/routes/events.rs`).
 pub const TOPIC_PARAM: &str = "topic";
@@ -21,9 +23,25 @@ pub fn events_url<'a>(
     base: &str,
     topics: impl IntoIterator<Item = &'a str>,
 ) -> Result<String, JsValue> {
+    stream_url(base, topics, None)
+}
+
+/// [`events_url`], presenting `token` as `?authorization=` when given: an `EventSource` cannot
+/// set an `Authorization` header, and the cookie is for pages whose app server sets it.
+///
+/// # Errors
+/// As [`events_url`].
+pub fn stream_url<'a>(
+    base: &str,
+    topics: impl IntoIterator<Item = &'a str>,
+    token: Option<&Token>,
+) -> Result<String, JsValue> {
     let params = UrlSearchParams::new()?;
     for topic in topics {
         params.append(TOPIC_PARAM, topic);
+    }
+    if let Some(token) = token {
+        params.append(token::PARAM, token.as_str());
     }
     let query = String::from(params.to_string());
     Ok(if query.is_empty() {

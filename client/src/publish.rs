@@ -1,4 +1,5 @@
-//! Publishing from the page: the `POST /publish` request the form sends, and reading the answer.
+//! Publishing from the page: the `POST /publish` request the form sends (to `messages`, or with
+//! the page's token as a private event to the private topic), and reading the answer.
 //!
 //! What is sent and how an answer reads ([`request_body`], [`error_text`]) are pure functions,
 //! tested natively; [`send`] only moves those strings through `window.fetch`, and [`Form`] is
@@ -14,6 +15,8 @@ use web_sys::{Event, Headers, Request, RequestInit, Response};
 
 use crate::Client;
 use crate::listener::{Listener, SUBMIT};
+use crate::state::PRIVATE_TOPIC;
+use crate::token::Token;
 
 /// The media type of the request body; the server also takes forms, but JSON carries any text.
 pub const CONTENT_TYPE: &str = "application/json";
@@ -22,22 +25,28 @@ pub const CONTENT_TYPE: &str = "application/json";
 /// helps nobody.
 pub const EMPTY_MESSAGE: &str = "type a message first";
 
-/// The JSON body publishing `text` as a `message` event on the `messages` topic.
+/// The JSON body publishing `text` as a `message` event: on the `messages` topic to everyone,
+/// or, when `private`, on [`PRIVATE_TOPIC`] to its token holders only.
 ///
 /// # Errors
 /// [`EMPTY_MESSAGE`] when `text` is blank.
-pub fn request_body(text: &str) -> Result<String, String> {
+pub fn request_body(text: &str, private: bool) -> Result<String, String> {
     if text.trim().is_empty() {
         return Err(EMPTY_MESSAGE.to_owned());
     }
+    let topic = if private {
+        PRIVATE_TOPIC
+    } else {
+        shared::topic::MESSAGES
+    };
     let request = PublishRequest {
-        topic: shared::topic::MESSAGES.to_owned(),
+        topic: topic.to_owned(),
         // No event type: subscribers get the default `message`, which the page logs.
         event: None,
         data: Value::String(text.to_owned()),
         id: None,
         retry: None,
-        private: false,
+        private,
     };
     serde_json::to_string(&request).map_err(|err| format!("cannot encode the message: {err}"))
 }
@@ -71,13 +80,17 @@ pub fn response_id(body: &str) -> Result<String, String> {
         .map_err(|err| format!("unexpected answer from the server: {err}"))
 }
 
-/// Posts `text` to the publish API at `url` and returns the event's id.
+/// Posts `text` to the publish API at `url` and returns the event's id: publicly, or, given the
+/// page's token, privately with that token as the bearer (`messages` is open and needs none;
+/// the private topic needs a token whose `mercure.publish` grants it).
 ///
 /// # Errors
 /// A line for the page: the client's own check, a network failure, or the server's reason.
-pub async fn send(url: &str, text: &str) -> Result<String, String> {
-    let body = request_body(text)?;
-    let (status, ok, answer) = fetch(url, &body).await.map_err(|err| js_text(&err))?;
+pub async fn send(url: &str, text: &str, private: Option<&Token>) -> Result<String, String> {
+    let body = request_body(text, private.is_some())?;
+    let (status, ok, answer) = fetch(url, &body, private)
+        .await
+        .map_err(|err| js_text(&err))?;
     if ok {
         response_id(&answer)
     } else {
@@ -85,11 +98,19 @@ pub async fn send(url: &str, text: &str) -> Result<String, String> {
     }
 }
 
-/// One `fetch`: the status, whether it is 2xx, and the body as text.
-async fn fetch(url: &str, body: &str) -> Result<(u16, bool, String), JsValue> {
+/// One `fetch`, with `bearer` as its `Authorization` when given: the status, whether it is 2xx,
+/// and the body as text.
+async fn fetch(
+    url: &str,
+    body: &str,
+    bearer: Option<&Token>,
+) -> Result<(u16, bool, String), JsValue> {
     let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window to fetch from"))?;
     let headers = Headers::new()?;
     headers.set("content-type", CONTENT_TYPE)?;
+    if let Some(token) = bearer {
+        headers.set("authorization", &format!("Bearer {}", token.as_str()))?;
+    }
     let init = RequestInit::new();
     init.set_method("POST");
     init.set_headers(&headers);
@@ -124,7 +145,8 @@ pub struct Form {
 }
 
 impl Form {
-    /// Sends the typed message whenever `client`'s publish form is submitted.
+    /// Sends the typed message whenever `client`'s publish form is submitted, privately when its
+    /// "private" box is ticked.
     ///
     /// # Errors
     /// When the browser refuses the listener.
@@ -137,8 +159,9 @@ impl Form {
                 // Handled here: the browser must not navigate to the form's action.
                 event.prevent_default();
                 if let Some(client) = weak.upgrade() {
-                    let text = client.app().view().publish_input_value();
-                    client.publish(text);
+                    let view = client.app().view();
+                    let (text, private) = (view.publish_input_value(), view.publish_private());
+                    client.publish(text, private);
                 }
             },
         )?;
@@ -152,7 +175,7 @@ mod tests {
 
     #[test]
     fn body_is_a_publish_request_to_messages() {
-        let body = request_body("hi \"there\"\nline two").unwrap();
+        let body = request_body("hi \"there\"\nline two", false).unwrap();
         let parsed: PublishRequest = serde_json::from_str(&body).unwrap();
         assert_eq!(parsed.topic, shared::topic::MESSAGES);
         assert_eq!(parsed.event, None);
@@ -168,9 +191,20 @@ mod tests {
     }
 
     #[test]
+    fn a_private_body_goes_to_the_private_topic_marked_private() {
+        let body = request_body("for token holders", true).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap(),
+            serde_json::json!({"topic": PRIVATE_TOPIC, "data": "for token holders", "private": true})
+        );
+    }
+
+    #[test]
     fn blank_messages_are_not_sent() {
-        assert_eq!(request_body(""), Err(EMPTY_MESSAGE.to_owned()));
-        assert_eq!(request_body(" \t "), Err(EMPTY_MESSAGE.to_owned()));
+        for private in [false, true] {
+            assert_eq!(request_body("", private), Err(EMPTY_MESSAGE.to_owned()));
+            assert_eq!(request_body(" \t ", private), Err(EMPTY_MESSAGE.to_owned()));
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The client's state as plain Rust: connection status, the clock, a bounded event log, the
-//! topics the page subscribes to and how the last publish went.
+//! topics the page subscribes to (the demo's private one among them, locked unless the page holds
+//! a token) and how the last publish went.
 //!
 //! Nothing here touches the browser, so every transition is unit-tested natively with `#[test]`;
 //! `view` turns this state into DOM and `decode` produces the [`AppEvent`]s that drive it.
@@ -18,6 +19,17 @@ use shared::{TopicError, TopicName};
 /// left open for days.
 pub const LOG_CAPACITY: usize = 100;
 
+/// The demo's private topic: offered next to the public ones, readable only with a token.
+///
+/// Nothing in the name makes it private: its events are, because they are published with
+/// `"private": true`, which the hub delivers only to subscribers whose token's
+/// `mercure.subscribe` selects the topic. `cargo xtask run` mints a token for this name
+/// (`xtask/src/run.rs` spells it again, as xtask depends on nothing of ours).
+pub const PRIVATE_TOPIC: &str = "private/demo";
+
+/// Why a private topic cannot be chosen on a page opened without a token.
+pub const LOCKED: &str = "private topics need a token: open this page with ?authorization=TOKEN (cargo xtask run prints such a link)";
+
 /// One topic the picker offers, and whether it is chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicChoice {
@@ -25,6 +37,9 @@ pub struct TopicChoice {
     pub name: String,
     /// Whether the stream subscribes to it.
     pub chosen: bool,
+    /// Whether its events are private: choosing it needs the page's token, which the stream
+    /// then presents.
+    pub private: bool,
 }
 
 /// How the publish form's last send went.
@@ -142,6 +157,9 @@ pub struct PageState {
     /// Why the last name typed into the picker was refused, until one is accepted.
     topic_error: Option<String>,
     publish: Publish,
+    /// Whether the page was opened with a token, which unlocks the private topic. The token
+    /// itself stays out of the state, which is cloned and printed with `{:?}`.
+    has_token: bool,
 }
 
 impl Default for PageState {
@@ -151,24 +169,48 @@ impl Default for PageState {
             clock: None,
             log: VecDeque::new(),
             // The server's own defaults, all chosen: a fresh page shows what `/events` shows.
+            // Then the private topic, shown (locked) even without a token, so that a visitor
+            // sees that there is more to it.
             topics: shared::topic::DEFAULTS
                 .iter()
                 .map(|name| TopicChoice {
                     name: (*name).to_owned(),
                     chosen: true,
+                    private: false,
                 })
+                .chain([TopicChoice {
+                    name: PRIVATE_TOPIC.to_owned(),
+                    chosen: false,
+                    private: true,
+                }])
                 .collect(),
             topic_error: None,
             publish: Publish::Idle,
+            has_token: false,
         }
     }
 }
 
 impl PageState {
-    /// A state for a page that has just started connecting, to the default topics.
+    /// A state for a page without a token that has just started connecting, to the default
+    /// topics; the private topic is locked.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A state for a page opened with a token: the private topic is unlocked and chosen too,
+    /// since reading it is why such a page is opened.
+    #[must_use]
+    pub fn with_token() -> Self {
+        let mut state = Self {
+            has_token: true,
+            ..Self::default()
+        };
+        for choice in &mut state.topics {
+            choice.chosen |= choice.private;
+        }
+        state
     }
 
     /// Applies one event.
@@ -183,9 +225,7 @@ impl PageState {
             AppEvent::Failed { closed: false } => self.connection = Connection::Reconnecting,
             AppEvent::Received(received) => self.receive(received),
             AppEvent::TopicChosen { topic, chosen } => self.choose(&topic, chosen),
-            AppEvent::TopicAdded(name) => {
-                self.topic_error = self.add_topic(&name).err().map(|err| err.to_string());
-            }
+            AppEvent::TopicAdded(name) => self.topic_error = self.add_topic(&name).err(),
             AppEvent::PublishSending => self.publish = Publish::Sending,
             AppEvent::PublishSent => self.publish = Publish::Idle,
             AppEvent::PublishFailed(reason) => self.publish = Publish::Failed(reason),
@@ -195,9 +235,15 @@ impl PageState {
     fn choose(&mut self, topic: &str, chosen: bool) {
         let full = self.topics().count() >= MAX_TOPICS;
         // Only offered topics have checkboxes; a name from anywhere else is ignored.
+        let has_token = self.has_token;
         let Some(choice) = self.topics.iter_mut().find(|choice| choice.name == topic) else {
             return;
         };
+        // Its checkbox is disabled; this guards against anything else ticking it.
+        if chosen && choice.private && !has_token {
+            self.topic_error = Some(LOCKED.to_owned());
+            return;
+        }
         if chosen && !choice.chosen && full {
             self.topic_error = Some(TopicError::TooMany.to_string());
             return;
@@ -206,17 +252,24 @@ impl PageState {
     }
 
     /// Offers and chooses `name`, trimmed: surrounding spaces in a text box are almost always
-    /// accidental, and would make a topic nobody publishes to.
-    fn add_topic(&mut self, name: &str) -> Result<(), TopicError> {
+    /// accidental, and would make a topic nobody publishes to. Typing the private topic's name
+    /// is choosing it, so it is locked the same way.
+    fn add_topic(&mut self, name: &str) -> Result<(), String> {
         let name = name.trim();
-        TopicName::new(name)?;
+        TopicName::new(name).map_err(|err| err.to_string())?;
         match self.topics.iter().position(|choice| choice.name == name) {
             Some(index) if self.topics[index].chosen => {}
-            _ if self.topics().count() >= MAX_TOPICS => return Err(TopicError::TooMany),
+            Some(index) if self.topics[index].private && !self.has_token => {
+                return Err(LOCKED.to_owned());
+            }
+            _ if self.topics().count() >= MAX_TOPICS => {
+                return Err(TopicError::TooMany.to_string());
+            }
             Some(index) => self.topics[index].chosen = true,
             None => self.topics.push(TopicChoice {
                 name: name.to_owned(),
                 chosen: true,
+                private: false,
             }),
         }
         Ok(())
@@ -290,6 +343,24 @@ impl PageState {
         } else {
             chosen.join(", ")
         }
+    }
+
+    /// Whether the page holds a token, that is whether the private topic is unlocked.
+    #[must_use]
+    pub fn has_token(&self) -> bool {
+        self.has_token
+    }
+
+    /// Whether the stream must present the page's token: only when a private topic is chosen,
+    /// so that a page reading public topics alone never risks a `401` (an expired token, say)
+    /// for what needs none.
+    #[must_use]
+    pub fn needs_token(&self) -> bool {
+        self.has_token
+            && self
+                .topics
+                .iter()
+                .any(|choice| choice.chosen && choice.private)
     }
 
     /// Why the last name typed into the picker was refused, if it was.
@@ -415,7 +486,52 @@ mod tests {
         assert_eq!(chosen(&state), shared::topic::DEFAULTS);
         state.apply(toggle("not-offered", true));
         assert_eq!(chosen(&state), shared::topic::DEFAULTS);
-        assert_eq!(state.topic_choices().len(), 2);
+        assert_eq!(state.topic_choices().len(), 3);
+    }
+
+    #[test]
+    fn without_a_token_the_private_topic_is_offered_but_locked() {
+        let mut state = PageState::new();
+        let private: Vec<&TopicChoice> = state
+            .topic_choices()
+            .filter(|choice| choice.private)
+            .collect();
+        assert_eq!(
+            private,
+            [&TopicChoice {
+                name: PRIVATE_TOPIC.to_owned(),
+                chosen: false,
+                private: true,
+            }]
+        );
+        assert!(!state.has_token());
+        state.apply(AppEvent::TopicChosen {
+            topic: PRIVATE_TOPIC.to_owned(),
+            chosen: true,
+        });
+        assert_eq!(state.topic_error(), Some(LOCKED));
+        state.apply(AppEvent::TopicAdded(format!(" {PRIVATE_TOPIC} ")));
+        assert_eq!(state.topic_error(), Some(LOCKED));
+        assert_eq!(chosen(&state), shared::topic::DEFAULTS);
+        assert!(!state.needs_token());
+    }
+
+    #[test]
+    fn with_a_token_the_private_topic_is_chosen_and_the_stream_needs_the_token() {
+        let mut state = PageState::with_token();
+        assert!(state.has_token());
+        assert_eq!(chosen(&state), ["clock", "messages", PRIVATE_TOPIC]);
+        assert_eq!(state.topics_text(), "clock, messages, private/demo");
+        assert!(state.needs_token());
+        // Public topics alone do not present the token: nothing there needs it.
+        state.apply(AppEvent::TopicChosen {
+            topic: PRIVATE_TOPIC.to_owned(),
+            chosen: false,
+        });
+        assert!(!state.needs_token());
+        state.apply(AppEvent::TopicAdded(PRIVATE_TOPIC.to_owned()));
+        assert_eq!(state.topic_error(), None);
+        assert!(state.needs_token());
     }
 
     #[test]
@@ -425,7 +541,7 @@ mod tests {
         assert_eq!(state.topic_error(), None);
         assert_eq!(chosen(&state), ["clock", "messages", "news/uk"]);
         state.apply(AppEvent::TopicAdded("news/uk".to_owned()));
-        assert_eq!(state.topic_choices().len(), 3);
+        assert_eq!(state.topic_choices().len(), 4);
         // Adding an offered but unchosen topic chooses it again.
         state.apply(AppEvent::TopicChosen {
             topic: "clock".to_owned(),
@@ -459,13 +575,13 @@ mod tests {
             state.topic_error(),
             Some(TopicError::TooLong.to_string().as_str())
         );
-        assert_eq!(state.topic_choices().len(), 2);
+        assert_eq!(state.topic_choices().len(), 3);
         // Exactly the limit is fine, counted in bytes: 128 two-byte characters.
         state.apply(AppEvent::TopicAdded(
             "é".repeat(shared::topic_name::MAX_TOPIC_LEN / 2),
         ));
         assert_eq!(state.topic_error(), None);
-        assert_eq!(state.topic_choices().len(), 3);
+        assert_eq!(state.topic_choices().len(), 4);
     }
 
     #[test]

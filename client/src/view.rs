@@ -1,15 +1,16 @@
 //! Renders a [`PageState`] into the DOM: `#state`, `#topics`, `#clock`, the `#log` list, the
-//! topic picker and the publish form.
+//! topic picker (the private topic marked as such, and locked without a token) and the publish
+//! form.
 //!
 //! The view only writes state into the DOM; it never reads the DOM back into the state, so the
 //! state stays the one source of truth and rendering is a function of it. The one exception is
-//! the text fields, whose value the controls read when a form is submitted (and which the view
-//! clears once that value has been used).
+//! the publish form's fields, whose values the controls read when a form is submitted (and
+//! which the view clears once that value has been used).
 
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element, HtmlButtonElement, HtmlInputElement};
 
-use crate::state::{PageState, Payload, Publish, Received};
+use crate::state::{LOCKED, PRIVATE_TOPIC, PageState, Payload, Publish, Received};
 
 /// Id of the element whose text is the connection state.
 pub const STATE_ID: &str = "state";
@@ -33,6 +34,8 @@ pub const TOPIC_ERROR_ID: &str = "topic-error";
 pub const PUBLISH_FORM_ID: &str = "publish";
 /// Id of the publish form's text field.
 pub const PUBLISH_INPUT_ID: &str = "publish-input";
+/// Id of the publish form's "private" checkbox.
+pub const PUBLISH_PRIVATE_ID: &str = "publish-private";
 /// Id of the publish form's send button.
 pub const PUBLISH_BUTTON_ID: &str = "publish-send";
 /// Id of the element showing why the last publish failed.
@@ -52,6 +55,7 @@ pub struct View {
     topic_error: Element,
     publish_form: Element,
     publish_input: HtmlInputElement,
+    publish_private: HtmlInputElement,
     publish_button: HtmlButtonElement,
     publish_error: Element,
 }
@@ -88,6 +92,7 @@ impl View {
             &find(&publish_form, PUBLISH_INPUT_ID, "input")?,
             "a message",
         )?;
+        let publish_private = checkbox(&document, &publish_form, PUBLISH_PRIVATE_ID, "private")?;
         let publish_button = button(&find(&publish_form, PUBLISH_BUTTON_ID, "button")?, "Send")?;
         let publish_error = find(&publish_form, PUBLISH_ERROR_ID, "output")?;
 
@@ -104,6 +109,7 @@ impl View {
             topic_error,
             publish_form,
             publish_input,
+            publish_private,
             publish_button,
             publish_error,
         })
@@ -144,6 +150,13 @@ impl View {
         self.publish_input.value()
     }
 
+    /// Whether the message is to be sent privately: the box is ticked, and enabled (it is
+    /// disabled on a page without a token).
+    #[must_use]
+    pub fn publish_private(&self) -> bool {
+        self.publish_private.checked() && !self.publish_private.disabled()
+    }
+
     /// Empties the publish field, once its message was published.
     pub fn clear_publish_input(&self) {
         self.publish_input.set_value("");
@@ -166,6 +179,16 @@ impl View {
         };
         // One send at a time: a disabled default button also stops Enter from submitting again.
         self.publish_button.set_disabled(sending);
+        let locked = !state.has_token();
+        self.publish_private.set_disabled(locked);
+        if locked {
+            self.publish_private.set_checked(false);
+        }
+        self.publish_private.set_title(&if locked {
+            LOCKED.to_owned()
+        } else {
+            format!("send to “{PRIVATE_TOPIC}” as a private event: only token holders get it")
+        });
         set_text(&self.publish_error, publish_error);
         set_text(&self.clock, &state.clock_text());
         if let Some(tick) = state.clock() {
@@ -212,13 +235,43 @@ impl View {
                 checkbox.set_value(&choice.name);
                 label.append_child(&checkbox)?;
                 label.append_child(&self.document.create_text_node(&choice.name))?;
+                if choice.private {
+                    self.mark_private(&label, &checkbox, state.has_token())?;
+                }
                 self.topic_list.append_child(&label)?;
                 boxes.push(checkbox);
             }
         }
         for (checkbox, choice) in boxes.iter().zip(state.topic_choices()) {
             checkbox.set_checked(choice.chosen);
+            checkbox.set_disabled(choice.private && !state.has_token());
         }
+        Ok(())
+    }
+
+    /// Labels a private topic's checkbox as such, saying whether this page may read it:
+    /// `data-private` is `unlocked` or `locked`, for CSS and tests; the title says how to unlock.
+    fn mark_private(
+        &self,
+        label: &Element,
+        checkbox: &HtmlInputElement,
+        has_token: bool,
+    ) -> Result<(), JsValue> {
+        let (access, badge, title) = if has_token {
+            (
+                "unlocked",
+                "private",
+                "private events: only pages with a token for this topic get them",
+            )
+        } else {
+            ("locked", "private · locked", LOCKED)
+        };
+        checkbox.set_attribute("data-private", access)?;
+        label.set_attribute("title", title)?;
+        let part = self.document.create_element("small")?;
+        part.set_class_name("badge");
+        set_text(&part, badge);
+        label.append_child(&part)?;
         Ok(())
     }
 
@@ -270,6 +323,36 @@ fn text_field(field: &Element, placeholder: &str) -> Result<HtmlInputElement, Js
     if !input.has_attribute("placeholder") {
         input.set_placeholder(placeholder);
         input.set_attribute("aria-label", placeholder)?;
+    }
+    Ok(input)
+}
+
+/// The checkbox `#id` inside `form`; created, in a `<label>` reading `label`, when the page has
+/// none.
+fn checkbox(
+    document: &Document,
+    form: &Element,
+    id: &str,
+    label: &str,
+) -> Result<HtmlInputElement, JsValue> {
+    let found = match form.query_selector(&format!("#{id}"))? {
+        Some(found) => found,
+        None => {
+            let wrapper = document.create_element("label")?;
+            let created = document.create_element("input")?;
+            created.set_id(id);
+            created.set_attribute("type", "checkbox")?;
+            wrapper.append_child(&created)?;
+            wrapper.append_child(&document.create_text_node(&format!(" {label}")))?;
+            form.append_child(&wrapper)?;
+            created
+        }
+    };
+    let input: HtmlInputElement = found
+        .dyn_into()
+        .map_err(|_| JsValue::from_str(&format!("#{id} must be an <input>")))?;
+    if input.type_() != "checkbox" {
+        return Err(JsValue::from_str(&format!("#{id} must be a checkbox")));
     }
     Ok(input)
 }

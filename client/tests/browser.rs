@@ -1,6 +1,7 @@
-//! Browser tests: the view rendering into a real DOM (including the topic picker and the publish
-//! form, driven by real clicks), and a real `EventSource` (through [`Subscription`]) receiving
-//! events from a real Herald server, including a message published from the form.
+//! Browser tests: the view rendering into a real DOM (including the topic picker with its locked
+//! or unlocked private topic, and the publish form, driven by real clicks), and a real
+//! `EventSource` (through [`Subscription`]) receiving events from a real Herald server, including
+//! a message published from the form.
 //!
 //! The live tests need `HERALD_TEST_SERVER_URL` at compile time (e.g. `http://127.0.0.1:38123`),
 //! pointing at a server that answers CORS for the test runner's origin; `cargo xtask` sets it up.
@@ -19,8 +20,9 @@ use web_sys::{Element, EventSource, HtmlButtonElement, HtmlElement, HtmlInputEle
 
 use client::picker::events_url;
 use client::publish::EMPTY_MESSAGE;
-use client::state::{AppEvent, LOG_CAPACITY, Payload, Received};
+use client::state::{AppEvent, LOG_CAPACITY, PRIVATE_TOPIC, Payload, Received};
 use client::subscription::Subscription;
+use client::token::Token;
 use client::view::View;
 use client::{App, Endpoints, Page, decode};
 use shared::event;
@@ -186,12 +188,23 @@ fn renders_the_topic_picker_and_the_publish_form() {
     let root = container();
     let app = App::new(View::mount(&root).expect("mount")).expect("first render");
 
-    // Created, since the container had none: the default topics, each ticked.
+    // Created, since the container had none: the default topics, each ticked, and the private
+    // one, locked without a token.
     assert_eq!(text_of(&find(&root, "#topics")), "clock, messages");
     assert_eq!(
         checkboxes(&root),
-        owned(&[(topic::CLOCK, true), (topic::MESSAGES, true)])
+        owned(&[
+            (topic::CLOCK, true),
+            (topic::MESSAGES, true),
+            (PRIVATE_TOPIC, false)
+        ])
     );
+    let locked = input(&root, "#topic-list input[data-private=locked]");
+    assert_eq!(locked.value(), PRIVATE_TOPIC);
+    assert!(locked.disabled());
+    let private = input(&root, "#publish-private");
+    assert_eq!(private.type_(), "checkbox");
+    assert!(private.disabled());
     assert_eq!(find(&root, "#topic-picker").tag_name(), "FORM");
     assert_eq!(input(&root, "#topic-input").type_(), "text");
     assert_eq!(find(&root, "#publish").tag_name(), "FORM");
@@ -210,6 +223,7 @@ fn renders_the_topic_picker_and_the_publish_form() {
         owned(&[
             (topic::CLOCK, false),
             (topic::MESSAGES, true),
+            (PRIVATE_TOPIC, false),
             ("news/uk", true)
         ])
     );
@@ -320,6 +334,68 @@ fn the_picker_resubscribes_and_dropping_the_page_detaches_it() {
     assert_eq!(source.ready_state(), EventSource::CLOSED);
     click(&root, "#topic-list input[value=messages]");
     assert_eq!(text_of(&find(&root, "#topics")), "clock");
+    root.remove();
+}
+
+#[wasm_bindgen_test]
+fn a_page_with_a_token_presents_it_only_for_the_private_topic() {
+    let root = container();
+    let page = Page::start_with_token(
+        &root,
+        Endpoints::at("/herald-test-never-served"),
+        Token::new("a.b.c"),
+    )
+    .expect("start");
+    let client = page.client();
+    let url = || {
+        client
+            .source()
+            .map(|source| source.url())
+            .unwrap_or_default()
+    };
+    assert!(
+        url().ends_with(
+            "/events?topic=clock&topic=messages&topic=private%2Fdemo&authorization=a.b.c"
+        ),
+        "{}",
+        url()
+    );
+    let unlocked = input(&root, "#topic-list input[data-private=unlocked]");
+    assert!(unlocked.checked() && !unlocked.disabled());
+    assert!(!input(&root, "#publish-private").disabled());
+
+    // Public topics alone need no token, so none is sent (an expired one would cost a 401).
+    click(&root, "#topic-list input[data-private]");
+    assert!(
+        url().ends_with("/events?topic=clock&topic=messages"),
+        "{}",
+        url()
+    );
+    click(&root, "#topic-list input[data-private]");
+    assert!(url().ends_with("&authorization=a.b.c"), "{}", url());
+    drop(page);
+    root.remove();
+}
+
+#[wasm_bindgen_test]
+fn a_page_without_a_token_cannot_tick_the_private_topic() {
+    let root = container();
+    let page = Page::start(&root, Endpoints::at("/herald-test-never-served")).expect("start");
+    let first = page.client().source().expect("subscribed at start");
+    // A disabled box ignores clicks: the stream stays as it was, without the private topic.
+    click(&root, "#topic-list input[data-private]");
+    assert_ne!(first.ready_state(), EventSource::CLOSED);
+    assert!(
+        first.url().ends_with("/events?topic=clock&topic=messages"),
+        "{}",
+        first.url()
+    );
+    // Typing its name is refused with the reason.
+    input(&root, "#topic-input").set_value(PRIVATE_TOPIC);
+    click(&root, "#topic-add");
+    assert_eq!(text_of(&find(&root, "#topic-error")), client::state::LOCKED);
+    assert_ne!(first.ready_state(), EventSource::CLOSED);
+    drop(page);
     root.remove();
 }
 

@@ -1,7 +1,8 @@
 //! End to end in a real browser: headless Chromium (driven through chromedriver) loads the UI
-//! served by a real server, sees the live clock tick, and sees a message sent from one page's
-//! form reach every open page. Needs the built UI (`dist/`) and chromedriver, so it is ignored
-//! by a plain `cargo test`; `cargo xtask test` builds the UI and runs it with `--include-ignored`.
+//! served by a real server, sees the live clock tick, sees a message sent from one page's form
+//! reach every open page, and sees private events reach the page opened with a token and never
+//! the one opened without. Needs the built UI (`dist/`) and chromedriver, so it is ignored by a
+//! plain `cargo test`; `cargo xtask test` builds the UI and runs it with `--include-ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use common::jwt::{hs256, now};
 use common::{PATIENCE, TestServer};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -157,6 +159,11 @@ async fn tick_of(element: &fantoccini::elements::Element) -> Option<DateTime<Utc
 
 /// A server for the built UI, which must exist.
 fn ui_server() -> TestServer {
+    ui_server_with(&[])
+}
+
+/// [`ui_server`] with extra flags.
+fn ui_server_with(flags: &[&str]) -> TestServer {
     let dist = dist();
     assert!(
         dist.join("index.html").is_file(),
@@ -164,13 +171,29 @@ fn ui_server() -> TestServer {
         dist.display()
     );
     let dist_arg = dist.display().to_string();
-    TestServer::start(&["--dist", &dist_arg])
+    let mut args = vec!["--dist", &dist_arg];
+    args.extend_from_slice(flags);
+    TestServer::start(&args)
 }
 
 /// Loads the UI in `browser` and waits until its stream is open.
 async fn open_ui(browser: &Client, server: &TestServer) {
-    browser.goto(&server.url("/")).await.unwrap();
+    open_ui_at(browser, server, "/").await;
+}
+
+/// Loads the UI at `path` (which may carry a query) and waits until its stream is open.
+async fn open_ui_at(browser: &Client, server: &TestServer, path: &str) {
+    browser.goto(&server.url(path)).await.unwrap();
     wait_for_text(browser, "#state", |state| state == "open").await;
+}
+
+/// A text no earlier run or other test can have sent.
+fn unique(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{what} {nanos}")
 }
 
 /// Saves what `browser` shows as `target/e2e/<name>`.
@@ -259,4 +282,156 @@ async fn a_message_sent_from_one_tab_appears_live_in_every_tab() {
     save_screenshot(&two, "message-in-second-tab.png").await;
     one.close().await.unwrap();
     two.close().await.unwrap();
+}
+
+/// The private-topic test's server secret (HS256).
+const JWT_SECRET: &str = "a secret for the private topic in the browser";
+
+/// Publishes `data` from the test itself as a Mercure form (`topic` repeated), with `bearer`
+/// when given, and asserts the server accepted it.
+async fn publish(
+    server: &TestServer,
+    bearer: Option<&str>,
+    topics: &[&str],
+    data: &str,
+    private: bool,
+) {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for topic in topics {
+        form.append_pair("topic", topic);
+    }
+    form.append_pair("data", data);
+    if private {
+        form.append_pair("private", "on");
+    }
+    let authorization = bearer.map(|token| format!("Bearer {token}"));
+    let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    if let Some(authorization) = &authorization {
+        headers.push(("Authorization", authorization));
+    }
+    let response = common::request(server.addr, "POST", "/publish", &headers, &form.finish()).await;
+    assert_eq!(response.head.status(), 200, "{}", response.body_text());
+}
+
+/// Whether `selector` is a ticked, enabled checkbox (`ticked`, `enabled`).
+async fn checkbox_state(browser: &Client, selector: &str) -> (bool, bool) {
+    let checkbox = browser.find(Locator::Css(selector)).await.unwrap();
+    (
+        checkbox.is_selected().await.unwrap(),
+        checkbox.is_enabled().await.unwrap(),
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs the built UI and chromedriver: run by `cargo xtask test`"]
+async fn a_private_event_reaches_the_page_with_a_token_and_never_the_page_without() {
+    let server = ui_server_with(&["--jwt-secret", JWT_SECRET]);
+    let driver = Chromedriver::start();
+    let entitled = driver.browser().await;
+    let anonymous = driver.browser().await;
+
+    // Without a token the page works as ever, and shows the private topic locked, by name.
+    open_ui(&anonymous, &server).await;
+    assert_eq!(text_of(&anonymous, "#topics").await, "clock, messages");
+    let locked = anonymous
+        .find(Locator::Css("#topic-list input[data-private]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        locked.attr("data-private").await.unwrap().as_deref(),
+        Some("locked")
+    );
+    let topic = locked
+        .attr("value")
+        .await
+        .unwrap()
+        .expect("the private topic's name");
+    let private_box = "#topic-list input[data-private]";
+    assert_eq!(
+        checkbox_state(&anonymous, private_box).await,
+        (false, false)
+    );
+    assert_eq!(
+        checkbox_state(&anonymous, "#publish-private").await,
+        (false, false)
+    );
+
+    // With a token in its URL (what `cargo xtask run` prints): the topic is read and may be
+    // published to.
+    let page_token = hs256(
+        &serde_json::json!({
+            "mercure": { "subscribe": [&topic], "publish": [&topic] },
+            "exp": now() + 3600,
+        }),
+        JWT_SECRET.as_bytes(),
+    );
+    open_ui_at(&entitled, &server, &format!("/?authorization={page_token}")).await;
+    assert_eq!(
+        text_of(&entitled, "#topics").await,
+        format!("clock, messages, {topic}")
+    );
+    assert_eq!(checkbox_state(&entitled, private_box).await, (true, true));
+
+    // A private event on the private topic and on `messages`, which the anonymous page reads:
+    // only the token decides who gets it.
+    let publisher = hs256(
+        &serde_json::json!({
+            "mercure": { "publish": [&topic, shared::topic::MESSAGES] },
+            "exp": now() + 3600,
+        }),
+        JWT_SECRET.as_bytes(),
+    );
+    let private_text = unique("private from the test");
+    publish(
+        &server,
+        Some(&publisher),
+        &[&topic, shared::topic::MESSAGES],
+        &private_text,
+        true,
+    )
+    .await;
+    wait_for_text(&entitled, "#log", |log| log.contains(&private_text)).await;
+
+    // A private message sent from the entitled page's form, "private" ticked.
+    let form_text = unique("private from the form");
+    entitled
+        .find(Locator::Css("#publish-input"))
+        .await
+        .unwrap()
+        .send_keys(&form_text)
+        .await
+        .unwrap();
+    for control in ["#publish-private", "#publish-send"] {
+        entitled
+            .find(Locator::Css(control))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    wait_for_text(&entitled, "#log", |log| log.contains(&form_text)).await;
+    assert_eq!(text_of(&entitled, "#publish-error").await, "");
+
+    // The negative, proved: a public event published after both reaches both pages; a stream
+    // delivers in order, so the anonymous page would have had the private ones by now.
+    let public_text = unique("public after the private ones");
+    publish(
+        &server,
+        None,
+        &[shared::topic::MESSAGES],
+        &public_text,
+        false,
+    )
+    .await;
+    wait_for_text(&entitled, "#log", |log| log.contains(&public_text)).await;
+    let log = wait_for_text(&anonymous, "#log", |log| log.contains(&public_text)).await;
+    assert!(!log.contains(&private_text), "{log}");
+    assert!(!log.contains(&form_text), "{log}");
+    assert_eq!(text_of(&anonymous, "#state").await, "open");
+
+    save_screenshot(&entitled, "private-topic-with-token.png").await;
+    save_screenshot(&anonymous, "private-topic-locked.png").await;
+    entitled.close().await.unwrap();
+    anonymous.close().await.unwrap();
 }

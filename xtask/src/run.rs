@@ -1,11 +1,13 @@
 //! `cargo xtask run`: the release server on `http://127.0.0.1:3000`, serving a fresh UI build,
-//! with a publish token made up for this run and the development JWT secret; and
-//! `cargo xtask token`, which mints JWTs with that secret.
+//! with a publish token made up for this run and the development JWT secret, and a link to the
+//! UI carrying a JWT for the demo's private topic; and `cargo xtask token`, which mints JWTs
+//! with that secret.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Read as _;
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use anyhow::Context as _;
 
@@ -14,6 +16,15 @@ use crate::process::Ctx;
 use crate::tools::{self, Browser};
 
 const BIND: &str = "127.0.0.1:3000";
+
+/// The demo's private topic, as the UI names it (`client::state::PRIVATE_TOPIC`; spelt again
+/// here because xtask depends on nothing of ours, to stay quick to compile).
+const PRIVATE_TOPIC: &str = "private/demo";
+
+/// How long the demo page's token lasts: a working day of development. A page whose token
+/// expired loses its stream (the server refuses the reconnect with 401); a new run prints a
+/// new link.
+const DEMO_TOKEN_TTL: &str = "12h";
 
 pub(crate) fn run(ctx: &Ctx, server_args: &[String]) -> anyhow::Result<()> {
     tools::install(ctx, Browser::Skip)?;
@@ -24,13 +35,26 @@ pub(crate) fn run(ctx: &Ctx, server_args: &[String]) -> anyhow::Result<()> {
     let secret_file = dev_secret(ctx)?;
     let secret = std::fs::read_to_string(&secret_file)
         .with_context(|| format!("cannot read {}", secret_file.display()))?;
+    // One token to read the private topic and publish to it, as the page does both.
+    let demo_token = sign(
+        ctx,
+        &secret_file,
+        &[
+            "--subscribe",
+            PRIVATE_TOPIC,
+            "--publish",
+            PRIVATE_TOPIC,
+            "--ttl",
+            DEMO_TOKEN_TTL,
+        ],
+    )?;
     let mut server = ctx.command(ctx.root.join("target").join("release").join("server"));
     server
         .args(["--bind", BIND, "--dist", "dist", "--publish-token", &token])
         .arg("--jwt-secret-file")
         .arg(&secret_file)
         .args(server_args)
-        .stdin(std::process::Stdio::inherit());
+        .stdin(Stdio::inherit());
 
     println!();
     println!("Herald: http://{BIND}");
@@ -43,6 +67,11 @@ pub(crate) fn run(ctx: &Ctx, server_args: &[String]) -> anyhow::Result<()> {
     println!(
         "  mint tokens with: cargo xtask token --publish SELECTOR --subscribe SELECTOR [--ttl 1h]"
     );
+    println!(
+        "Private topic: this link's token (valid {DEMO_TOKEN_TTL}) reads and publishes {PRIVATE_TOPIC:?}, \
+         locked on the page without it:"
+    );
+    println!("  http://{BIND}/?authorization={demo_token}");
     println!("Try:");
     println!(
         "  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \
@@ -73,7 +102,7 @@ fn hand_over(mut server: Command) -> anyhow::Result<()> {
 /// `cargo xtask token ARGS`: a JWT signed with the development secret (`herald-token ARGS`).
 pub(crate) fn mint(ctx: &Ctx, args: &[String]) -> anyhow::Result<()> {
     let secret_file = dev_secret(ctx)?;
-    // Only the token goes to stdout, so that `$(cargo xtask token ...)` is the token.
+    // Quiet: only the token goes to stdout, so that `$(cargo xtask token ...)` is the token.
     let built = ctx
         .cargo()
         .args([
@@ -88,15 +117,28 @@ pub(crate) fn mint(ctx: &Ctx, args: &[String]) -> anyhow::Result<()> {
         .status()
         .context("cannot run cargo")?;
     anyhow::ensure!(built.success(), "building herald-token failed ({built})");
+    println!("{}", sign(ctx, &secret_file, args)?);
+    Ok(())
+}
+
+/// A JWT from the release `herald-token` (built by the caller) signed with the secret in
+/// `secret_file`: the one signing path for `run` and `token`.
+fn sign(ctx: &Ctx, secret_file: &Path, args: &[impl AsRef<OsStr>]) -> anyhow::Result<String> {
     let minted = ctx
         .command(ctx.root.join("target").join("release").join("herald-token"))
         .arg("--secret-file")
-        .arg(&secret_file)
+        .arg(secret_file)
         .args(args)
-        .status()
+        .stderr(Stdio::inherit())
+        .output()
         .context("cannot start herald-token")?;
-    anyhow::ensure!(minted.success(), "herald-token failed ({minted})");
-    Ok(())
+    anyhow::ensure!(
+        minted.status.success(),
+        "herald-token failed ({})",
+        minted.status
+    );
+    let token = String::from_utf8(minted.stdout).context("herald-token printed non-UTF-8")?;
+    Ok(token.trim().to_owned())
 }
 
 /// The development JWT secret's file, made (random) on first use and kept under `target/`, so
