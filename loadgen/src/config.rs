@@ -2,6 +2,7 @@
 //! check that a configuration respects them before anything connects.
 
 use std::net::SocketAddrV4;
+use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,10 @@ pub(crate) struct RunConfig {
     /// Where to publish, when not at `--addr` (Pushpin's handler); loopback only.
     #[arg(long)]
     pub(crate) publish_addr: Option<SocketAddrV4>,
+    /// Speak HTTPS (TLS, ALPN `http/1.1`) to the server, trusting only the certificates in this
+    /// PEM file, each connection's certificate verified for the IP address dialled.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tls_ca: Option<PathBuf>,
     /// The topic (or channel) to subscribe and publish to.
     #[arg(long, default_value = "bench")]
     pub(crate) topic: String,

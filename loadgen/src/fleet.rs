@@ -208,7 +208,7 @@ pub(crate) fn helper(config: RunConfig, first_index: usize) -> anyhow::Result<()
     runtime.block_on(async move {
         let timeout = Duration::from_secs_f64(config.timeout);
         let count = config.subscribers;
-        let job = Arc::new(Job::new(config));
+        let job = Arc::new(Job::new(config)?);
         let tasks = subscriber::spawn(&job, first_index..first_index + count);
         let stop = job.stop.clone();
         std::thread::spawn(move || {

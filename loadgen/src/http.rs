@@ -1,10 +1,11 @@
 //! Just enough HTTP/1.1 for a load generator: write a request, read a response head (with
 //! `httparse`), then a body by length, by chunks, or until close. Hand-written instead of a
 //! client library so that one subscriber costs one socket and a small buffer, and the load
-//! generator spends its one core on reading events, not on a client's machinery.
+//! generator spends its one core on reading events, not on a client's machinery. The same over
+//! TLS: the connection is any byte stream ([`crate::tls::Stream`] in a run, plain or TLS).
 
 use anyhow::{Context as _, bail};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 /// Headers a response may carry; the servers under test send about eight.
@@ -30,15 +31,16 @@ pub(crate) struct ResponseHead {
     pub(crate) close: bool,
 }
 
-/// One connection's socket and the bytes read past what was consumed.
+/// One connection's stream (a bare socket by default) and the bytes read past what was
+/// consumed.
 #[derive(Debug)]
-pub(crate) struct HttpConn {
-    pub(crate) stream: TcpStream,
+pub(crate) struct HttpConn<S = TcpStream> {
+    pub(crate) stream: S,
     pub(crate) buf: Vec<u8>,
 }
 
-impl HttpConn {
-    pub(crate) fn new(stream: TcpStream) -> Self {
+impl<S: AsyncRead + AsyncWrite + Unpin> HttpConn<S> {
+    pub(crate) fn new(stream: S) -> Self {
         Self {
             stream,
             buf: Vec::with_capacity(4096),
@@ -113,8 +115,11 @@ impl HttpConn {
         Ok(())
     }
 
+    /// Sends `bytes` whole. The flush is what makes TLS send the last record (rustls may hold
+    /// it when the socket was full); on a bare socket it returns at once.
     pub(crate) async fn write_all(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
         self.stream.write_all(bytes).await?;
+        self.stream.flush().await?;
         Ok(())
     }
 }

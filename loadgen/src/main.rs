@@ -1,7 +1,8 @@
 //! `loadgen`: Herald's load generator. `loadgen run` opens SSE subscribers and publishes to a
 //! server on loopback, then prints what it measured (a summary on stderr, one `RESULT` line of
-//! `key=value` pairs on stdout for `cargo xtask bench`); `loadgen origin` is the GRIP origin
-//! behind Pushpin; `loadgen chart` draws the bench chart.
+//! `key=value` pairs on stdout for `cargo xtask bench`), over HTTPS with `--tls-ca`; `loadgen
+//! origin` is the GRIP origin behind Pushpin; `loadgen chart` draws the bench chart; `loadgen
+//! tls-cert` makes the self-signed certificate the bench serves HTTPS with.
 
 mod chart;
 mod config;
@@ -18,6 +19,7 @@ mod run;
 mod soak;
 mod subscriber;
 mod target;
+mod tls;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -53,6 +55,14 @@ enum Command {
     /// One check of `cargo xtask soak` (the fault suite) against a running Herald.
     #[command(subcommand)]
     Soak(soak::Check),
+    /// Writes a fresh self-signed certificate for 127.0.0.1 and localhost (`cert.pem`, and its
+    /// key `key.pem`) into a directory, for a server under test to serve HTTPS with and a run
+    /// to trust (`run --tls-ca DIR/cert.pem`).
+    TlsCert {
+        /// The directory to write into (made if missing).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
     /// Draws bench/results' SVG chart from the results table `cargo xtask bench` wrote.
     Chart {
         /// The tab-separated results (scenario, server, metric, value).
@@ -107,6 +117,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Origin { bind } => origin::serve(bind),
         Command::Soak(check) => soak::run(check),
+        Command::TlsCert { dir } => tls::write_self_signed(&dir),
         Command::Chart { input, output } => {
             let table = std::fs::read_to_string(&input)
                 .with_context(|| format!("cannot read {}", input.display()))?;

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use crate::config::RunConfig;
 use crate::http::HttpConn;
 use crate::job::Job;
 use crate::payload;
+use crate::tls::Stream;
 
 /// How often warm-up events go out while waiting for every subscription to be live.
 const WARM_EVERY: Duration = Duration::from_millis(50);
@@ -21,11 +21,12 @@ const WARM_TIMEOUT: Duration = Duration::from_secs(15);
 /// Publishes warm-up events until `all_warm` says every open subscription has seen one; `false`
 /// if some never did within [`WARM_TIMEOUT`].
 pub(crate) async fn warm_up(
-    config: &RunConfig,
+    job: &Job,
     deadline: Instant,
     all_warm: impl Fn() -> bool,
 ) -> anyhow::Result<bool> {
-    let mut conn = connect(config).await?;
+    let config = &job.config;
+    let mut conn = connect(job).await?;
     let request = config.publish().request(None, payload::warm());
     let until = (Instant::now() + WARM_TIMEOUT).min(deadline);
     loop {
@@ -42,7 +43,7 @@ pub(crate) async fn warm_up(
         }
         conn.skip_body(head.framing).await?;
         if head.close {
-            conn = connect(config).await?;
+            conn = connect(job).await?;
         }
         tokio::time::sleep(WARM_EVERY).await;
     }
@@ -64,12 +65,18 @@ pub(crate) fn spawn(job: &Arc<Job>, started: Instant) -> tokio::task::JoinSet<()
     publishers
 }
 
-async fn connect(config: &RunConfig) -> anyhow::Result<HttpConn> {
-    let addr = config.publishes_to();
+/// A publisher's connection, over TLS when the run's is.
+async fn connect(job: &Job) -> anyhow::Result<HttpConn<Stream>> {
+    let addr = job.config.publishes_to();
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .with_context(|| format!("cannot connect the publisher to {addr}"))?;
     stream.set_nodelay(true)?;
+    let stream = job
+        .connector
+        .connect(stream, addr)
+        .await
+        .with_context(|| format!("no TLS session with {addr}"))?;
     Ok(HttpConn::new(stream))
 }
 
@@ -77,7 +84,7 @@ async fn connect(config: &RunConfig) -> anyhow::Result<HttpConn> {
 /// set, publishes it and waits for the answer (so in-flight requests = publishers).
 async fn publisher(job: &Job, next: &AtomicU64, started: Instant) -> anyhow::Result<()> {
     let (config, tally) = (&job.config, &job.tally);
-    let mut conn = connect(config).await?;
+    let mut conn = connect(job).await?;
     loop {
         let seq = next.fetch_add(1, Ordering::Relaxed);
         if seq >= config.messages || job.stop.is_cancelled() {
@@ -106,7 +113,7 @@ async fn publisher(job: &Job, next: &AtomicU64, started: Instant) -> anyhow::Res
             .last_publish_ns
             .fetch_max(payload::now_ns(), Ordering::Relaxed);
         if head.close {
-            conn = connect(config).await?;
+            conn = connect(job).await?;
         }
     }
 }

@@ -52,11 +52,10 @@ async fn drive(config: RunConfig) -> anyhow::Result<Report> {
     let processes = 1 + (config.subscribers - local).div_ceil(config.per_process);
     let mut config = config;
     config.connect_concurrency = config.connect_concurrency.div_ceil(processes);
-    let fleet = Fleet::spawn(&config, local)?;
-    let whole = Whole {
-        job: Arc::new(Job::new(config)),
-        fleet,
-    };
+    // The job first: a `--tls-ca` that cannot be trusted stops the run before any helper starts.
+    let job = Arc::new(Job::new(config)?);
+    let fleet = Fleet::spawn(&job.config, local)?;
+    let whole = Whole { job, fleet };
     let job = &whole.job;
     let config = &job.config;
     let total = config.subscribers as u64;
@@ -95,7 +94,7 @@ async fn drive(config: RunConfig) -> anyhow::Result<Report> {
             let live = whole.total(|c| &c.connected) - whole.total(|c| &c.dropped);
             whole.total(|c| &c.warmed) >= live
         };
-        if !publisher::warm_up(config, deadline, all_warm).await? {
+        if !publisher::warm_up(job, deadline, all_warm).await? {
             job.tally.error(&anyhow::anyhow!(
                 "only {} of {connected} subscriptions saw a warm-up event",
                 whole.total(|c| &c.warmed)

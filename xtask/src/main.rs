@@ -35,13 +35,17 @@ commands:
   token [--publish SEL]... [--subscribe SEL]... [--ttl 1h]
                      a JWT signed with the development secret that `run` uses and prints
   fuzz [SECONDS]     fuzz the SSE parser with libFuzzer (default 60 s)
-  bench [--quick] [--pin-only | --no-pin] [--perf] [--rounds N] [--scenario NAME] [--server NAME]
+  bench [--quick] [--pin-only | --no-pin] [--perf] [--tls] [--rounds N] [--scenario NAME]
+        [--server NAME]
                      Herald vs an axum baseline, Nchan and Pushpin under load, pinned (one
                      core per server) and unpinned (workers = cores); results in bench/results/
                      (--quick: a tenth of the sizes, into target/bench/quick/, under 2 minutes;
                      --pin-only/--no-pin, --scenario/--server: part of it, into
                      target/bench/partial/; --perf: CPU profiles while delivering, into
-                     profiles/ beside the results; --rounds: rounds of a full run, 3 by default)
+                     profiles/ beside the results; --tls: Herald's fanout-1k over HTTPS too,
+                     beside its cleartext one, and a TLS cost section in the report (e.g.
+                     --tls --server herald --scenario fanout-1k for just those two);
+                     --rounds: rounds of a full run, 3 by default)
   soak [--small]     the fault suite against the release server: reconnect storm, churn,
                      slow heads and bodies, a stalled reader; PASS/FAIL per check, figures in
                      bench/results/soak.md (--small: a tenth of it on the test build, well

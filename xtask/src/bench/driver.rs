@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
+use super::measure::Subject;
 use super::pinning::{LOADGEN_CORE, Mode};
 use super::procfs::{cpu_ticks, rss_kb};
-use super::scenarios::Scenario;
-use super::servers::{Addresses, Bins, Server, TOKEN};
+use super::servers::{Addresses, Bins, TOKEN};
 
 /// A moment loadgen announced (`PHASE name` on its stdout), with the server's state then.
 #[derive(Debug)]
@@ -24,13 +24,18 @@ pub(super) struct Moment {
 
 pub(super) fn run_loadgen(
     bins: &Bins,
-    server: Server,
-    scenario: &Scenario,
+    subject: Subject<'_>,
     addresses: Addresses,
-    mode: Mode,
     pids: &[u32],
     profile: Option<&Path>,
 ) -> anyhow::Result<(BTreeMap<String, f64>, Vec<Moment>)> {
+    let Subject {
+        server,
+        scenario,
+        mode,
+        tls,
+        ..
+    } = subject;
     let mut command = mode.command(LOADGEN_CORE, &bins.loadgen);
     command
         .arg("run")
@@ -38,6 +43,9 @@ pub(super) fn run_loadgen(
         .args(["--addr", &addresses.addr.to_string()]);
     if let Some(publish) = addresses.publish {
         command.args(["--publish-addr", &publish.to_string()]);
+    }
+    if let Some(tls) = tls {
+        command.arg("--tls-ca").arg(&tls.cert);
     }
     command
         .args(["--token", TOKEN])

@@ -11,29 +11,49 @@ use super::pinning::Mode;
 use super::procfs::{PeakRss, TICKS_PER_SECOND, cpu_ticks, rss_kb};
 use super::scenarios::Scenario;
 use super::servers::{Bins, Server, start};
+use super::tls::Tls;
 
 /// How long a started server settles (nginx forks its workers, Pushpin's services connect to
 /// each other) before the baseline reading.
 const SETTLE: Duration = Duration::from_millis(300);
 
-/// Which measurement: one scenario on one server, in one mode and round.
+/// Which measurement: one scenario on one server, in one mode and round, in cleartext or over
+/// HTTPS.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Subject<'a> {
     pub(super) server: Server,
     pub(super) scenario: &'a Scenario,
     pub(super) mode: Mode,
     pub(super) round: usize,
+    /// The certificate, when over HTTPS.
+    pub(super) tls: Option<&'a Tls>,
 }
 
 impl Subject<'_> {
     /// A file name for this measurement's logs, data and profile.
     fn stem(&self) -> String {
         format!(
-            "{}-{}-{}-{}",
+            "{}-{}-{}{}-{}",
             self.mode.name(),
             self.scenario.name,
             self.server.name(),
+            if self.tls.is_some() { "-tls" } else { "" },
             self.round
+        )
+    }
+
+    /// The measurement in words, for titles and errors.
+    pub(super) fn describe(&self) -> String {
+        format!(
+            "{} on {}{} ({})",
+            self.scenario.name,
+            self.server.name(),
+            if self.tls.is_some() {
+                " over HTTPS"
+            } else {
+                ""
+            },
+            self.mode.name()
         )
     }
 }
@@ -48,13 +68,10 @@ pub(super) fn measure(
     perf: bool,
 ) -> anyhow::Result<BTreeMap<String, f64>> {
     let Subject {
-        server,
-        scenario,
-        mode,
-        ..
+        server, mode, tls, ..
     } = subject;
     let log = work.join(format!("{}.log", subject.stem()));
-    let mut running = start(bins, work, server, mode, &log)?;
+    let mut running = start(bins, work, server, mode, tls, &log)?;
     running.wait_ready()?;
     std::thread::sleep(SETTLE);
     let pids = running.pids();
@@ -63,15 +80,7 @@ pub(super) fn measure(
     let peak = PeakRss::start(&pids, rss_before);
     // perf's data stays in the work directory; only its summary joins the results.
     let profile = perf.then(|| work.join(format!("{}.perf.data", subject.stem())));
-    let result = run_loadgen(
-        bins,
-        server,
-        scenario,
-        running.addresses,
-        mode,
-        &pids,
-        profile.as_deref(),
-    );
+    let result = run_loadgen(bins, subject, running.addresses, &pids, profile.as_deref());
     let peak = peak.stop();
     let cpu_total = (cpu_ticks(&pids) - cpu_before) / TICKS_PER_SECOND;
     drop(running);
@@ -100,7 +109,7 @@ pub(super) fn measure(
     if deliveries > 0.0 {
         metrics.insert("cpu_us_per_delivery".to_owned(), cpu * 1e6 / deliveries);
         if let Some(data) = profile.filter(|data| data.is_file()) {
-            let title = format!("{} on {} ({})", scenario.name, server.name(), mode.name());
+            let title = subject.describe();
             let summary = out.join("profiles").join(format!("{}.md", subject.stem()));
             crate::profile::summarize(&data, deliveries, &title, &summary)?;
         }

@@ -13,6 +13,9 @@
 //! worker, loadgen on core 1: the servers compare core for core) and unpinned (workers = cores,
 //! nothing pinned: the machine as a deployment would use it). `--pin-only` and `--no-pin`
 //! measure one of them.
+//!
+//! `--tls` adds Herald's fanout-1k over HTTPS beside its cleartext one, in each round and mode
+//! the run measures; the report sets them side by side ([`tls`]).
 
 mod driver;
 mod install;
@@ -24,6 +27,7 @@ mod pushpin;
 mod report;
 mod scenarios;
 mod servers;
+mod tls;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -37,6 +41,7 @@ use self::pinning::{MODES, Mode};
 use self::report::{Made, Run};
 use self::scenarios::{Scenario, scenarios};
 use self::servers::{Bins, SERVERS, Server};
+use self::tls::Tls;
 use crate::process::{Ctx, human};
 
 /// Rounds of a full run; the report shows each metric's median over them.
@@ -57,6 +62,8 @@ pub(crate) struct Options {
     perf: bool,
     /// Rounds of a full run (`--rounds N`), when not [`ROUNDS`].
     rounds: Option<usize>,
+    /// Measures Herald's fanout-1k over HTTPS too (`--tls`).
+    tls: bool,
 }
 
 impl Options {
@@ -85,6 +92,9 @@ impl Options {
         if self.perf {
             command.push_str(" --perf");
         }
+        if self.tls {
+            command.push_str(" --tls");
+        }
         if let Some(rounds) = self.rounds {
             let _ = write!(command, " --rounds {rounds}");
         }
@@ -112,6 +122,7 @@ pub(crate) fn options(args: &[String]) -> anyhow::Result<Options> {
         only_server: None,
         perf: false,
         rounds: None,
+        tls: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -129,6 +140,7 @@ pub(crate) fn options(args: &[String]) -> anyhow::Result<Options> {
                 options.only_mode = Some(mode);
             }
             "--perf" => options.perf = true,
+            "--tls" => options.tls = true,
             "--rounds" => {
                 let rounds = args.next().context("--rounds needs a number")?;
                 let rounds: usize = rounds
@@ -164,9 +176,22 @@ pub(crate) fn options(args: &[String]) -> anyhow::Result<Options> {
                 );
             }
             other => bail!(
-                "bench takes --quick, --pin-only, --no-pin, --perf, --scenario NAME and \
-                 --server NAME, not {other:?}"
+                "bench takes --quick, --pin-only, --no-pin, --perf, --tls, --rounds N, \
+                 --scenario NAME and --server NAME, not {other:?}"
             ),
+        }
+    }
+    if options.tls {
+        // HTTPS is measured against Herald's cleartext fanout-1k: the run must include it.
+        let scenario = options.only_scenario.unwrap_or(tls::SCENARIO);
+        let server = options.only_server.unwrap_or(Server::Herald);
+        if !tls::applies(server, scenario) {
+            bail!(
+                "--tls measures Herald's {} over HTTPS against its cleartext one, which \
+                 --scenario {scenario} --server {} leaves out",
+                tls::SCENARIO,
+                server.name()
+            );
         }
     }
     Ok(options)
@@ -218,6 +243,24 @@ fn build(ctx: &Ctx, target: &std::path::Path) -> anyhow::Result<Bins> {
     })
 }
 
+/// The measurements of `subject`: in cleartext, and also over HTTPS when `tls` is given and
+/// applies to it, the two in an order that alternates with `turn` (so that neither is always
+/// the one measured on a machine that has just been busy).
+fn transports<'a>(subject: Subject<'a>, tls: Option<&'a Tls>, turn: usize) -> Vec<Subject<'a>> {
+    let Some(tls) = tls.filter(|_| tls::applies(subject.server, subject.scenario.name)) else {
+        return vec![subject];
+    };
+    let https = Subject {
+        tls: Some(tls),
+        ..subject
+    };
+    if turn.is_multiple_of(2) {
+        vec![subject, https]
+    } else {
+        vec![https, subject]
+    }
+}
+
 /// Runs the whole benchmark and writes its results.
 pub(crate) fn bench(ctx: &Ctx, options: Options) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -241,6 +284,15 @@ pub(crate) fn bench(ctx: &Ctx, options: Options) -> anyhow::Result<()> {
         std::fs::create_dir_all(out.join("profiles"))?;
     }
     let machine = machine::machine_facts(ctx);
+    let tls = if options.tls {
+        Some(tls::certificate(
+            ctx,
+            &bins.loadgen,
+            &target.join("bench/tls"),
+        )?)
+    } else {
+        None
+    };
 
     let rounds =
         if options.quick || options.only_scenario.is_some() || options.only_server.is_some() {
@@ -266,30 +318,37 @@ pub(crate) fn bench(ctx: &Ctx, options: Options) -> anyhow::Result<()> {
                     if options.only_server.is_some_and(|only| only != server) {
                         continue;
                     }
-                    println!(
-                        "==> round {}/{rounds}, {}, {} on {}",
-                        round + 1,
-                        mode.name(),
-                        scenario.name,
-                        server.name()
-                    );
                     let subject = Subject {
                         server,
                         scenario,
                         mode,
                         round,
+                        tls: None,
                     };
-                    let metrics =
-                        measure(&bins, &work, &out, subject, options.perf).with_context(|| {
-                            format!("{} on {} ({})", scenario.name, server.name(), mode.name())
-                        })?;
-                    runs.push(Run {
-                        round,
-                        mode,
-                        scenario: scenario.name,
-                        server,
-                        metrics,
-                    });
+                    for subject in transports(subject, tls.as_ref(), round + mode_at) {
+                        println!(
+                            "==> round {}/{rounds}, {}, {} on {}{}",
+                            round + 1,
+                            mode.name(),
+                            scenario.name,
+                            server.name(),
+                            if subject.tls.is_some() {
+                                " over HTTPS"
+                            } else {
+                                ""
+                            }
+                        );
+                        let metrics = measure(&bins, &work, &out, subject, options.perf)
+                            .with_context(|| subject.describe())?;
+                        runs.push(Run {
+                            round,
+                            mode,
+                            scenario: scenario.name,
+                            server,
+                            tls: subject.tls.is_some(),
+                            metrics,
+                        });
+                    }
                 }
             }
         }
@@ -322,4 +381,80 @@ pub(crate) fn bench(ctx: &Ctx, options: Options) -> anyhow::Result<()> {
         out.join("bench.md").display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> anyhow::Result<Options> {
+        options(&args.iter().map(|&arg| arg.to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn tls_fits_the_runs_that_measure_heralds_fanout_1k() {
+        let partial = parse(&[
+            "--tls",
+            "--server",
+            "herald",
+            "--scenario",
+            "fanout-1k",
+            "--no-pin",
+        ])
+        .expect("a partial run with --tls");
+        assert!(partial.tls && partial.partial());
+        assert_eq!(
+            partial.command(),
+            "cargo xtask bench --tls --no-pin --scenario fanout-1k --server herald"
+        );
+        assert!(!parse(&["--tls"]).expect("a full run with --tls").partial());
+        for leaves_it_out in [
+            &["--tls", "--scenario", "steady"][..],
+            &["--tls", "--server", "axum"],
+        ] {
+            let err = parse(leaves_it_out).expect_err("nothing to compare");
+            assert!(err.to_string().contains("--tls measures"), "{err}");
+        }
+    }
+
+    #[test]
+    fn https_beside_cleartext_in_alternating_order() {
+        let scenarios = scenarios(true);
+        let fanout = scenarios
+            .iter()
+            .find(|scenario| scenario.name == "fanout-1k")
+            .expect("fanout-1k");
+        let steady = scenarios
+            .iter()
+            .find(|scenario| scenario.name == "steady")
+            .expect("steady");
+        let tls = Tls {
+            cert: PathBuf::from("cert.pem"),
+            key: PathBuf::from("key.pem"),
+        };
+        let subject = |server, scenario| Subject {
+            server,
+            scenario,
+            mode: Mode::Pinned,
+            round: 0,
+            tls: None,
+        };
+        let over_https = |subjects: Vec<Subject<'_>>| -> Vec<bool> {
+            subjects
+                .iter()
+                .map(|subject| subject.tls.is_some())
+                .collect()
+        };
+        let herald = subject(Server::Herald, fanout);
+        assert_eq!(over_https(transports(herald, Some(&tls), 0)), [false, true]);
+        assert_eq!(over_https(transports(herald, Some(&tls), 1)), [true, false]);
+        assert_eq!(over_https(transports(herald, None, 0)), [false]);
+        let others = [
+            subject(Server::Axum, fanout),
+            subject(Server::Herald, steady),
+        ];
+        for other in others {
+            assert_eq!(over_https(transports(other, Some(&tls), 0)), [false]);
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! The bench's results: medians over the rounds, the TSV tables, and the Markdown report, one
-//! table per scenario and mode with the Herald/peer ratios.
+//! table per scenario and mode with the Herald/peer ratios (and, with `--tls`, the TLS cost).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,6 +8,7 @@ use std::path::Path;
 use super::pinning::Mode;
 use super::scenarios::Scenario;
 use super::servers::{SERVERS, Server};
+use super::tls;
 
 /// What one run of one scenario on one server measured.
 #[derive(Debug)]
@@ -16,7 +17,20 @@ pub(super) struct Run {
     pub(super) mode: Mode,
     pub(super) scenario: &'static str,
     pub(super) server: Server,
+    /// Measured over HTTPS (`--tls`).
+    pub(super) tls: bool,
     pub(super) metrics: BTreeMap<String, f64>,
+}
+
+impl Run {
+    /// The server as the results name it: Herald over HTTPS apart from Herald in cleartext.
+    pub(super) fn label(&self) -> &'static str {
+        if self.tls {
+            tls::LABEL
+        } else {
+            self.server.name()
+        }
+    }
 }
 
 /// Metric → median, per (mode, scenario, server).
@@ -31,7 +45,7 @@ pub(super) struct Made<'a> {
     pub(super) machine: &'a str,
 }
 
-fn higher_is_better(metric: &str) -> bool {
+pub(super) fn higher_is_better(metric: &str) -> bool {
     matches!(
         metric,
         "deliveries_per_s" | "publish_rate" | "connected" | "published"
@@ -43,7 +57,7 @@ pub(super) fn medians(runs: &[Run]) -> Medians {
     let mut gathered: BTreeMap<_, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
     for run in runs {
         let entry = gathered
-            .entry((run.mode, run.scenario, run.server.name()))
+            .entry((run.mode, run.scenario, run.label()))
             .or_default();
         for (metric, value) in &run.metrics {
             entry.entry(metric.clone()).or_default().push(*value);
@@ -92,7 +106,7 @@ pub(super) fn write_results(out: &Path, runs: &[Run], medians: &Medians) -> anyh
                 run.round + 1,
                 run.mode.name(),
                 run.scenario,
-                run.server.name()
+                run.label()
             );
         }
     }
@@ -151,9 +165,21 @@ pub(super) fn markdown(medians: &Medians, scenarios: &[Scenario], made: &Made<'_
             md.push('\n');
         }
     }
+    let tls_cost = tls::markdown(medians, made.modes);
+    md.push_str(&tls_cost);
     let _ = writeln!(md, "## How\n");
     for &mode in made.modes {
         let _ = writeln!(md, "- {}: {}.", mode.name(), mode.describe());
+    }
+    if !tls_cost.is_empty() {
+        let _ = writeln!(
+            md,
+            "- HTTPS (`--tls`): Herald started with `--tls-cert`/`--tls-key` (a certificate \
+             `loadgen tls-cert` made for this run), loadgen with `--tls-ca` trusting only it. \
+             Each connection does its own handshake: the subscribers' fall in the connect \
+             phase (`connect_p50_ms` includes it), so `cpu_s` counts the records of the \
+             deliveries and, of handshakes, only the publishers' few."
+        );
     }
     let _ = writeln!(
         md,
@@ -189,7 +215,7 @@ fn modes_in_words(modes: &[Mode]) -> String {
     }
 }
 
-fn cell(value: Option<&f64>) -> String {
+pub(super) fn cell(value: Option<&f64>) -> String {
     match value {
         None => "–".to_owned(),
         Some(value) if value.abs() >= 1000.0 => format!("{value:.0}"),
@@ -198,7 +224,8 @@ fn cell(value: Option<&f64>) -> String {
     }
 }
 
-fn ratio(herald: Option<&f64>, peer: Option<&f64>) -> String {
+/// `herald / peer`, or what stands for it when one is missing or zero.
+pub(super) fn ratio(herald: Option<&f64>, peer: Option<&f64>) -> String {
     match (herald, peer) {
         (Some(herald), Some(peer)) if *peer != 0.0 => format!("{:.2}", herald / peer),
         (Some(herald), Some(_)) if *herald == 0.0 => "=".to_owned(),
@@ -223,6 +250,7 @@ mod tests {
                         mode,
                         scenario: "burst",
                         server,
+                        tls: false,
                         metrics: BTreeMap::from([("deliveries_per_s".to_owned(), value)]),
                     });
                 }

@@ -12,6 +12,7 @@ use anyhow::{Context as _, bail};
 use super::pinning::{Mode, SERVER_CORE};
 use super::procfs::children;
 use super::pushpin;
+use super::tls::Tls;
 use crate::process::is_root;
 
 /// Herald's publish token for the run (loopback only, never a secret).
@@ -202,14 +203,19 @@ impl Drop for Scratch {
     }
 }
 
-/// Starts `server` on free ports, its output into `log`, its files under `work`.
+/// Starts `server` on free ports, its output into `log`, its files under `work`; serving HTTPS
+/// with `tls` (Herald only).
 pub(super) fn start(
     bins: &Bins,
     work: &Path,
     server: Server,
     mode: Mode,
+    tls: Option<&Tls>,
     log: &Path,
 ) -> anyhow::Result<Running> {
+    if tls.is_some() && server != Server::Herald {
+        bail!("only Herald is measured over HTTPS, not {}", server.name());
+    }
     let [port, publish_port, origin_port] = free_ports()?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let bind = addr.to_string();
@@ -231,6 +237,13 @@ pub(super) fn start(
                 .args(["--heartbeat", "15s", "--dist", "/nonexistent"])
                 .args(["--workers", &workers])
                 .env("RUST_LOG", "warn");
+            if let Some(tls) = tls {
+                command
+                    .arg("--tls-cert")
+                    .arg(&tls.cert)
+                    .arg("--tls-key")
+                    .arg(&tls.key);
+            }
             command
         }
         Server::Axum => {
