@@ -12,9 +12,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
+pub mod browser;
 pub mod jwt;
 pub mod process;
 pub mod redis;
+pub mod tls;
 
 /// Upper bound on any single wait in these tests: generous, since a failure shows as a timeout.
 pub const PATIENCE: Duration = Duration::from_secs(10);

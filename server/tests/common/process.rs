@@ -19,11 +19,15 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `server --bind 127.0.0.1:0 --dist /nonexistent FLAGS` with `RUST_LOG=rust_log`,
+    /// Starts `server --bind 127.0.0.1:0 FLAGS` (with `--dist /nonexistent` unless given) with `RUST_LOG=rust_log`,
     /// and waits until it says where it listens.
     pub fn start(flags: &[&str], rust_log: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["--bind", "127.0.0.1:0", "--dist", "/nonexistent"])
+        let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+        command.args(["--bind", "127.0.0.1:0"]);
+        if !flags.contains(&"--dist") {
+            command.args(["--dist", "/nonexistent"]);
+        }
+        let mut child = command
             .args(flags)
             .env("RUST_LOG", rust_log)
             .env("NO_COLOR", "1")
