@@ -35,6 +35,10 @@ impl TestServer {
         if !flags.contains(&"--dist") {
             args.extend(["--dist", "/nonexistent"]);
         }
+        // Tests stop their servers all the time; no load balancer needs notice here.
+        if !flags.contains(&"--drain-notice") {
+            args.extend(["--drain-notice", "0s"]);
+        }
         args.extend_from_slice(flags);
         let config = Config::try_parse_from(args).expect("valid test flags");
         config.validate().expect("valid test config");
