@@ -36,7 +36,7 @@ async fn a_signal_drains_ten_thousand_streams_finishes_publishes_and_exits_zero(
             "--drain-notice",
             "5s",
         ],
-        "info",
+        Some("info"),
     );
     let addr = server.addr;
 
@@ -123,7 +123,7 @@ async fn a_signal_drains_ten_thousand_streams_finishes_publishes_and_exits_zero(
 async fn a_second_signal_exits_without_waiting_for_the_drain() {
     let mut server = ServerProcess::start(
         &["--publish-token", TOKEN, "--drain-timeout", "10m"],
-        "info",
+        Some("info"),
     );
     // A reader that never reads, with a tiny buffer that big events fill: its stream cannot
     // finish, so the drain would last the whole ten minutes.
@@ -154,7 +154,7 @@ async fn a_second_signal_exits_without_waiting_for_the_drain() {
 async fn each_stream_closing_says_how_long_it_lasted_and_why_in_json() {
     let mut server = ServerProcess::start(
         &["--publish-token", TOKEN, "--log-format", "json"],
-        "warn,server=debug",
+        Some("warn,server=debug"),
     );
     let gone = EventReader::open(server.addr, "/events?topic=a", &[]).await;
     wait_for_line(&server, "stream opened").await;

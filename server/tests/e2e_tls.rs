@@ -94,7 +94,7 @@ async fn twelve_event_sources_in_one_page_all_open_and_receive_over_https() {
     flags.extend(["--dist".to_owned(), dist.display().to_string()]);
     flags.extend(["--publish-token".to_owned(), TOKEN.to_owned()]);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let server = ServerProcess::start(&flags, "warn");
+    let server = ServerProcess::start(&flags, Some("warn"));
     let base = format!("https://127.0.0.1:{}", server.addr.port());
 
     let driver = Chromedriver::start();

@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+use common::process::ServerProcess;
 use common::{Conn, PATIENCE, request};
 use tokio::time::Instant;
 
@@ -22,111 +20,16 @@ const PER_SECOND: usize = 5;
 /// Late bodies sent at once: several times what may be logged for them in a second.
 const LATE_AT_ONCE: usize = 30;
 
-/// The server binary, running; killed (by its own PID) and reaped when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    /// Every line it wrote, on stdout or stderr, ANSI colours removed.
-    lines: Arc<Mutex<Vec<String>>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
+/// The server binary with the short body timeout.
+fn server() -> ServerProcess {
+    server_with(&[], None)
 }
 
-impl Server {
-    fn start() -> Self {
-        Self::start_with(&[], None)
-    }
-
-    /// With extra flags, and `RUST_LOG` when given.
-    fn start_with(flags: &[&str], rust_log: Option<&str>) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
-        command
-            .args(["--bind", "127.0.0.1:0", "--dist", "/nonexistent"])
-            .args(["--body-timeout", BODY_TIMEOUT])
-            .args(flags)
-            .env_remove("RUST_LOG");
-        if let Some(filter) = rust_log {
-            command.env("RUST_LOG", filter);
-        }
-        let mut child = command
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the server binary");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (found, listening) = mpsc::channel();
-        let mut readers = Vec::new();
-        let stdout: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().unwrap());
-        let stderr: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().unwrap());
-        for pipe in [stdout, stderr] {
-            let lines = Arc::clone(&lines);
-            let found = found.clone();
-            readers.push(std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines() {
-                    let Ok(line) = line else { break };
-                    let line = strip_ansi(&line);
-                    if let Some(addr) = line.strip_prefix("Herald listening on http://") {
-                        let _ = found.send(addr.trim().parse::<SocketAddr>().unwrap());
-                    }
-                    lines.lock().unwrap().push(line);
-                }
-            }));
-        }
-        let addr = listening
-            .recv_timeout(PATIENCE)
-            .expect("the server said where it listens");
-        Self {
-            child,
-            addr,
-            lines,
-            readers,
-        }
-    }
-
-    fn lines_with(&self, text: &str) -> Vec<String> {
-        let lines = self.lines.lock().unwrap();
-        lines
-            .iter()
-            .filter(|line| line.contains(text))
-            .cloned()
-            .collect()
-    }
-
-    /// Stops the server and returns everything it wrote.
-    fn stop(mut self) -> Vec<String> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for reader in self.readers.drain(..) {
-            reader.join().unwrap();
-        }
-        std::mem::take(&mut *self.lines.lock().unwrap())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Removes colour codes (`ESC [ … m`), in case the log is coloured despite `NO_COLOR`.
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+/// [`server`] with extra flags, and `RUST_LOG` when given.
+fn server_with(flags: &[&str], rust_log: Option<&str>) -> ServerProcess {
+    let mut all = vec!["--body-timeout", BODY_TIMEOUT];
+    all.extend_from_slice(flags);
+    ServerProcess::start(&all, rust_log)
 }
 
 /// Requests no server could make sense of, and clients that misbehave mid-request.
@@ -162,7 +65,7 @@ async fn late_body(addr: SocketAddr) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_garbage_logs_no_error_and_its_warnings_are_rate_limited() {
-    let server = Server::start();
+    let server = server();
     let addr = server.addr;
 
     for _ in 0..3 {
@@ -264,7 +167,7 @@ async fn client_garbage_logs_no_error_and_its_warnings_are_rate_limited() {
 #[tokio::test]
 async fn tokens_and_cookies_never_reach_the_log_or_the_metrics() {
     const SECRET: &str = "the log test's secret";
-    let server = Server::start_with(&["--jwt-secret", SECRET], Some("debug"));
+    let server = server_with(&["--jwt-secret", SECRET], Some("debug"));
     let sign =
         |claims: serde_json::Value, secret: &str| common::jwt::hs256(&claims, secret.as_bytes());
     let good = sign(

@@ -28,7 +28,7 @@ fn start(cert: &Certificate, flags: &[&str]) -> ServerProcess {
     let tls = cert.flags();
     let mut all: Vec<&str> = tls.iter().map(String::as_str).collect();
     all.extend_from_slice(flags);
-    let server = ServerProcess::start(&all, "warn");
+    let server = ServerProcess::start(&all, Some("warn"));
     assert_eq!(server.scheme, "https", "it says it serves HTTPS");
     server
 }

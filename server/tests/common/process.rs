@@ -16,20 +16,24 @@ pub struct ServerProcess {
     /// `http` or `https`, as it said.
     pub scheme: String,
     lines: Arc<Mutex<Vec<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl ServerProcess {
-    /// Starts `server --bind 127.0.0.1:0 FLAGS` (with `--dist /nonexistent` unless given) with `RUST_LOG=rust_log`,
-    /// and waits until it says where it listens.
-    pub fn start(flags: &[&str], rust_log: &str) -> Self {
+    /// Starts `server --bind 127.0.0.1:0 FLAGS` (with `--dist /nonexistent` unless given)
+    /// with `RUST_LOG=rust_log` (unset for `None`), and waits until it says where it listens.
+    pub fn start(flags: &[&str], rust_log: Option<&str>) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
         command.args(["--bind", "127.0.0.1:0"]);
         if !flags.contains(&"--dist") {
             command.args(["--dist", "/nonexistent"]);
         }
+        match rust_log {
+            Some(filter) => command.env("RUST_LOG", filter),
+            None => command.env_remove("RUST_LOG"),
+        };
         let mut child = command
             .args(flags)
-            .env("RUST_LOG", rust_log)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -40,13 +44,15 @@ impl ServerProcess {
         let (found, listening) = mpsc::channel();
         let stdout: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().unwrap());
         let stderr: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().unwrap());
+        let mut readers = Vec::new();
         for pipe in [stdout, stderr] {
             let lines = Arc::clone(&lines);
             let found = found.clone();
             // Reading to the end keeps the pipes open, so the server's writes never fail.
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines() {
                     let Ok(line) = line else { break };
+                    let line = strip_ansi(&line);
                     if let Some((scheme, addr)) = line
                         .strip_prefix("Herald listening on ")
                         .and_then(|url| url.trim().split_once("://"))
@@ -55,7 +61,7 @@ impl ServerProcess {
                     }
                     lines.lock().unwrap().push(line);
                 }
-            });
+            }));
         }
         let (scheme, addr) = listening
             .recv_timeout(PATIENCE)
@@ -65,7 +71,18 @@ impl ServerProcess {
             addr: addr.expect("an address"),
             scheme,
             lines,
+            readers,
         }
+    }
+
+    /// Kills the server and returns every line it wrote.
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        std::mem::take(&mut *self.lines.lock().unwrap())
     }
 
     /// Sends `signal` (`TERM`, `INT`) to the server's own PID.
@@ -109,6 +126,24 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Removes colour codes (`ESC [ … m`), in case the log is coloured despite `NO_COLOR`.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Runs the server binary with `flags` until it exits by itself (a configuration it refuses),
