@@ -1,5 +1,5 @@
 //! `cargo xtask test`: every check CI runs, in order, stopping at the first failure: formatting,
-//! clippy (host and wasm), the UI build, host tests with the end-to-end tests, and browser tests
+//! clippy (host and wasm), the UI build and its size budget, host tests with the end-to-end tests, and browser tests
 //! in headless Chromium against a live server, and the fault suite (`cargo xtask soak`) at its
 //! small size.
 
@@ -52,6 +52,7 @@ fn all(ctx: &Ctx) -> anyhow::Result<()> {
     ]))?;
     // The server serves dist/, and the end-to-end tests load it in Chromium.
     build::build(ctx)?;
+    crate::bundle::check(&ctx.root.join("dist"))?;
 
     // Host tests and the end-to-end tests (ignored by a plain `cargo test`, as they need dist/
     // and chromedriver) in one cargo run: one feature resolution, one build. Selecting a single
