@@ -1,7 +1,7 @@
 //! `cargo xtask test`: every check CI runs, in order, stopping at the first failure: formatting,
-//! clippy (host and wasm), the UI build and its size budget, host tests with the end-to-end tests, and browser tests
-//! in headless Chromium against a live server, and the fault suite (`cargo xtask soak`) at its
-//! small size.
+//! clippy (host and wasm), the UI build and its size budget, host tests with the end-to-end
+//! tests, and browser tests in headless Chromium against a live server, and the fault suite
+//! (`cargo xtask soak`) at its small size.
 
 use std::net::TcpListener;
 use std::time::Instant;
