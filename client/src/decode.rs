@@ -1,44 +1,63 @@
-//! Turns browser events into typed [`AppEvent`]s, using the names and payloads from `shared`.
+//! Turns browser events into [`AppEvent`]s: each Herald event through its `shared` type, so the
+//! name a listener is attached to and the payload it decodes come from one definition.
 //!
-//! The decision (which event type means what, and whether its data parses) lives in
+//! The decision (what a payload means for the page, and whether its data decodes) lives in
 //! [`received`], a pure function tested natively; the functions taking `web_sys` types only read
 //! fields out of the browser's objects.
 
 use wasm_bindgen::JsCast;
-use web_sys::{Event, EventSource, MessageEvent};
+use web_sys::{Event, EventSource};
 
-use shared::event;
+use shared::Event as HeraldEvent;
+use shared::events::{Message, Reset};
 use shared::payload::CurrentTime;
 
 use crate::state::{AppEvent, Payload, Received};
+use crate::subscription::Delivered;
 
-/// Decodes one stream event from its type, id and data.
+/// A Herald event the page shows: what its decoded payload means to the state.
+pub trait Shown: HeraldEvent {
+    /// The payload, as the state keeps it.
+    fn payload(self) -> Payload;
+}
+
+impl Shown for Message {
+    fn payload(self) -> Payload {
+        Payload::Text
+    }
+}
+
+impl Shown for CurrentTime {
+    fn payload(self) -> Payload {
+        Payload::Tick(self)
+    }
+}
+
+impl Shown for Reset {
+    fn payload(self) -> Payload {
+        Payload::Reset
+    }
+}
+
+/// Decodes one stream event of type `E` from its id and data.
 #[must_use]
-pub fn received(event_type: &str, id: &str, data: &str) -> Received {
-    let payload = match event_type {
-        event::MESSAGE => Payload::Text,
-        event::CURRENT_TIME => match CurrentTime::from_data(data) {
-            Ok(tick) => Payload::Tick(tick),
-            Err(err) => Payload::Malformed(err.to_string()),
-        },
-        event::RESET => Payload::Reset,
-        _ => Payload::Unknown,
+pub fn received<E: Shown>(id: &str, data: &str) -> Received {
+    let payload = match E::decode(data) {
+        Ok(event) => event.payload(),
+        Err(err) => Payload::Malformed(err.to_string()),
     };
     Received {
-        event: event_type.to_owned(),
+        event: E::NAME.to_owned(),
         id: id.to_owned(),
         data: data.to_owned(),
         payload,
     }
 }
 
-/// Decodes a `MessageEvent` dispatched by an `EventSource`.
+/// Decodes an event an `EventSource` delivered to a listener for `E`.
 #[must_use]
-pub fn message(message: &MessageEvent) -> Received {
-    // An EventSource's data is always a string; anything else would be a browser bug, and showing
-    // it empty is kinder than panicking.
-    let data = message.data().as_string().unwrap_or_default();
-    received(&message.type_(), &message.last_event_id(), &data)
+pub fn delivered<E: Shown>(event: &Delivered<E>) -> Received {
+    received::<E>(&event.id, &event.data)
 }
 
 /// Decodes the `open` event.
@@ -59,11 +78,13 @@ pub fn error(event: &Event) -> AppEvent {
 
 #[cfg(test)]
 mod tests {
+    use shared::event;
+
     use super::*;
 
     #[test]
     fn message_is_text() {
-        let got = received(event::MESSAGE, "1", shared::names::WELCOME_TEXT);
+        let got = received::<Message>("1", shared::names::WELCOME_TEXT);
         assert_eq!(got.payload, Payload::Text);
         assert_eq!(got.event, event::MESSAGE);
         assert_eq!(got.id, "1");
@@ -73,22 +94,31 @@ mod tests {
     #[test]
     fn current_time_decodes_shared_payload() {
         let data = r#"{"time":"2023-11-14T22:13:20.123Z"}"#;
-        let got = received(event::CURRENT_TIME, "7", data);
+        let got = received::<CurrentTime>("7", data);
+        assert_eq!(got.event, event::CURRENT_TIME);
         assert_eq!(
             got.payload,
-            Payload::Tick(CurrentTime::from_data(data).unwrap())
+            Payload::Tick(CurrentTime::decode(data).unwrap())
         );
     }
 
     #[test]
     fn bad_current_time_is_malformed_not_a_panic() {
-        let got = received(event::CURRENT_TIME, "", "{}");
+        let got = received::<CurrentTime>("", "{}");
         assert!(matches!(got.payload, Payload::Malformed(_)), "{got:?}");
     }
 
     #[test]
-    fn reset_and_unknown_types() {
-        assert_eq!(received(event::RESET, "", "").payload, Payload::Reset);
-        assert_eq!(received("other", "", "x").payload, Payload::Unknown);
+    fn reset_is_its_own_payload() {
+        let got = received::<Reset>("", "");
+        assert_eq!(got.event, event::RESET);
+        assert_eq!(got.payload, Payload::Reset);
+    }
+
+    #[test]
+    fn a_delivered_event_decodes_as_its_type() {
+        let got = delivered(&Delivered::<Message>::new("3", "hi"));
+        assert_eq!((got.id.as_str(), got.data.as_str()), ("3", "hi"));
+        assert_eq!(got.payload, Payload::Text);
     }
 }

@@ -21,13 +21,16 @@ pub mod view;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use shared::events::{Message, Reset};
+use shared::payload::CurrentTime;
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
 use web_sys::Element;
 
+use crate::decode::Shown;
 use crate::picker::Picker;
 use crate::state::{AppEvent, LOCKED, PageState, Payload, Publish};
-use crate::subscription::Subscription;
+use crate::subscription::{Delivered, Subscription};
 use crate::token::Token;
 use crate::view::View;
 
@@ -73,7 +76,7 @@ impl App {
                 Payload::Malformed(reason) => web_sys::console::warn_1(&JsValue::from_str(
                     &format!("herald: undecodable {} event: {reason}", received.event),
                 )),
-                Payload::Text | Payload::Tick(_) | Payload::Unknown => {}
+                Payload::Text | Payload::Tick(_) => {}
             }
         }
         let mut state = self.state.borrow_mut();
@@ -117,20 +120,20 @@ pub fn subscribe(app: &Rc<App>, url: &str) -> Result<Subscription, JsValue> {
         let app = Rc::clone(app);
         move |event: web_sys::Event| app.handle(decoder(&event))
     };
-    let on_message = || {
-        let app = Rc::clone(app);
-        move |message: web_sys::MessageEvent| {
-            app.handle(AppEvent::Received(decode::message(&message)));
-        }
-    };
     Subscription::builder(url)
         .with_credentials(true)
         .on_open(on(decode::open))
         .on_error(on(decode::error))
-        .on_message(shared::event::MESSAGE, on_message())
-        .on_message(shared::event::CURRENT_TIME, on_message())
-        .on_message(shared::event::RESET, on_message())
+        .on(on_received::<Message>(app))
+        .on(on_received::<CurrentTime>(app))
+        .on(on_received::<Reset>(app))
         .open()
+}
+
+/// A listener for Herald events of type `E` that drives `app`.
+fn on_received<E: Shown>(app: &Rc<App>) -> impl FnMut(Delivered<E>) + 'static {
+    let app = Rc::clone(app);
+    move |event| app.handle(AppEvent::Received(decode::delivered(&event)))
 }
 
 /// Where the server's event stream and publish API are.

@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use serde_json::Value;
+use shared::events::Message;
 use shared::payload::{ErrorBody, PublishRequest, PublishResponse};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -40,13 +40,9 @@ pub fn request_body(text: &str, private: bool) -> Result<String, String> {
         shared::topic::MESSAGES
     };
     let request = PublishRequest {
-        topic: topic.to_owned(),
-        // No event type: subscribers get the default `message`, which the page logs.
-        event: None,
-        data: Value::String(text.to_owned()),
-        id: None,
-        retry: None,
         private,
+        ..PublishRequest::typed(topic, &Message(text.to_owned()))
+            .map_err(|err| format!("cannot encode the message: {err}"))?
     };
     serde_json::to_string(&request).map_err(|err| format!("cannot encode the message: {err}"))
 }
@@ -171,6 +167,8 @@ impl Form {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     #[test]

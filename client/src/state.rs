@@ -92,8 +92,6 @@ pub enum Payload {
     Reset,
     /// An event whose data did not decode; the reason is kept to be shown in the log.
     Malformed(String),
-    /// An event type this client does not know (yet); kept in the log as it came.
-    Unknown,
 }
 
 /// One event as received from the stream: what the log shows and what the state acts on.
@@ -398,7 +396,7 @@ mod tests {
         AppEvent::Received(Received {
             event: shared::event::CURRENT_TIME.to_owned(),
             id: secs.to_string(),
-            data: tick.to_data(),
+            data: shared::Encoded::new(&tick).unwrap().data().to_owned(),
             payload: Payload::Tick(tick),
         })
     }

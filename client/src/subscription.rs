@@ -7,11 +7,14 @@
 //! open a new one.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
 use wasm_bindgen::closure::Closure;
 use web_sys::{Event, EventSource, EventSourceInit, MessageEvent};
+
+use shared::{DecodeError, Event as HeraldEvent};
 
 /// The event `EventSource` fires when a connection is established (first or after a retry).
 ///
@@ -21,6 +24,46 @@ pub const OPEN: &str = "open";
 /// The event `EventSource` fires when a connection fails or drops; see `readyState` for whether
 /// the browser will retry.
 pub const ERROR: &str = "error";
+
+/// An event of type `E` as the `EventSource` delivered it: its id and raw data, decoded only
+/// through `E`, so a handler cannot read one event type's data as another's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered<E> {
+    /// The event's id (`lastEventId`); empty when the server sent none.
+    pub id: String,
+    /// The raw `data`, multi-line data already joined by the browser.
+    pub data: String,
+    kind: PhantomData<fn() -> E>,
+}
+
+impl<E: HeraldEvent> Delivered<E> {
+    /// An event of type `E` with `id` and `data` (as a test or a replay would deliver it).
+    #[must_use]
+    pub fn new(id: impl Into<String>, data: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            data: data.into(),
+            kind: PhantomData,
+        }
+    }
+
+    fn from_message(message: &MessageEvent) -> Self {
+        // An EventSource's data is always a string; anything else would be a browser bug, and
+        // showing it empty is kinder than panicking.
+        Self::new(
+            message.last_event_id(),
+            message.data().as_string().unwrap_or_default(),
+        )
+    }
+
+    /// The payload, decoded by `E`.
+    ///
+    /// # Errors
+    /// When the data is not `E`'s payload.
+    pub fn decode(&self) -> Result<E, DecodeError> {
+        E::decode(&self.data)
+    }
+}
 
 /// A boxed handler, as stored before the `EventSource` exists.
 type Handler = Box<dyn FnMut(Event)>;
@@ -60,7 +103,7 @@ impl SubscriptionBuilder {
 
     /// Calls `handler` for every event of type `event_type` ([`OPEN`], [`ERROR`], or an SSE event
     /// type). Several handlers for one type run in the order they were added.
-    pub fn on_event(mut self, event_type: &str, handler: impl FnMut(Event) + 'static) -> Self {
+    fn on_event(mut self, event_type: &str, handler: impl FnMut(Event) + 'static) -> Self {
         self.handlers
             .push((event_type.to_owned(), Box::new(handler)));
         self
@@ -76,13 +119,20 @@ impl SubscriptionBuilder {
         self.on_event(ERROR, handler)
     }
 
+    /// Calls `handler` for every event of Herald's type `E` (listening for [`shared::Event::NAME`]),
+    /// with its id and data. Several handlers for one type run in the order they were added.
+    pub fn on<E: HeraldEvent + 'static>(
+        self,
+        mut handler: impl FnMut(Delivered<E>) + 'static,
+    ) -> Self {
+        self.on_message(E::NAME, move |message| {
+            handler(Delivered::from_message(&message));
+        })
+    }
+
     /// Like [`Self::on_event`] for SSE event types, whose events are `MessageEvent`s carrying
     /// `data` and `lastEventId`.
-    pub fn on_message(
-        self,
-        event_type: &str,
-        mut handler: impl FnMut(MessageEvent) + 'static,
-    ) -> Self {
+    fn on_message(self, event_type: &str, mut handler: impl FnMut(MessageEvent) + 'static) -> Self {
         self.on_event(event_type, move |event| {
             match event.dyn_into::<MessageEvent>() {
                 Ok(message) => handler(message),

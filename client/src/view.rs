@@ -309,7 +309,6 @@ fn payload_class(payload: &Payload) -> &'static str {
         Payload::Tick(_) => "is-tick",
         Payload::Reset => "is-reset",
         Payload::Malformed(_) => "is-malformed",
-        Payload::Unknown => "is-unknown",
     }
 }
 

@@ -18,17 +18,19 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{Element, EventSource, HtmlButtonElement, HtmlElement, HtmlInputElement};
 
+use client::decode::Shown;
 use client::picker::events_url;
 use client::publish::EMPTY_MESSAGE;
 use client::state::{AppEvent, LOG_CAPACITY, PRIVATE_TOPIC, Payload, Received};
-use client::subscription::Subscription;
+use client::subscription::{Delivered, Subscription};
 use client::token::Token;
 use client::view::View;
 use client::{App, Endpoints, Page, decode};
-use shared::event;
+use shared::events::Message;
 use shared::names::{EVENTS_PATH, WELCOME_TEXT};
 use shared::payload::CurrentTime;
 use shared::topic;
+use shared::{Encoded, event};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -66,15 +68,15 @@ fn text_of(element: &Element) -> String {
 }
 
 fn tick(secs: i64, id: &str) -> AppEvent {
-    let data = CurrentTime {
+    let tick = CurrentTime {
         time: DateTime::from_timestamp(secs, 0).expect("valid timestamp"),
-    }
-    .to_data();
-    AppEvent::Received(decode::received(event::CURRENT_TIME, id, &data))
+    };
+    let encoded = Encoded::new(&tick).expect("a tick encodes");
+    AppEvent::Received(decode::received::<CurrentTime>(id, encoded.data()))
 }
 
 fn message(id: &str, data: &str) -> AppEvent {
-    AppEvent::Received(decode::received(event::MESSAGE, id, data))
+    AppEvent::Received(decode::received::<Message>(id, data))
 }
 
 #[wasm_bindgen_test]
@@ -403,7 +405,7 @@ fn a_page_without_a_token_cannot_tick_the_private_topic() {
 fn dropping_a_subscription_closes_its_event_source() {
     // Any URL will do: the check happens synchronously, before the request can be answered.
     let subscription = Subscription::builder("/herald-test-never-served")
-        .on_message(event::MESSAGE, |_| {})
+        .on(|_: Delivered<Message>| {})
         .open()
         .expect("open EventSource");
     let source = subscription.source().clone();
@@ -542,18 +544,20 @@ async fn receives_welcome_then_a_current_time_from_a_live_server() {
 
     let received: Rc<RefCell<Vec<Received>>> = Rc::default();
     let first_tick = deferred();
-    let record = |received: &Rc<RefCell<Vec<Received>>>| {
+    fn record<E: Shown>(
+        received: &Rc<RefCell<Vec<Received>>>,
+    ) -> impl FnMut(Delivered<E>) + use<E> {
         let received = Rc::clone(received);
-        move |message: web_sys::MessageEvent| received.borrow_mut().push(decode::message(&message))
-    };
+        move |event| received.borrow_mut().push(decode::delivered(&event))
+    }
     let subscription = Subscription::builder(url.clone())
         .with_credentials(true)
-        .on_message(event::MESSAGE, record(&received))
-        .on_message(event::CURRENT_TIME, {
-            let record = record(&received);
+        .on(record::<Message>(&received))
+        .on({
+            let mut record = record::<CurrentTime>(&received);
             let resolve = first_tick.resolve.clone();
-            move |message| {
-                record(message);
+            move |tick| {
+                record(tick);
                 let _ = resolve.call0(&JsValue::NULL);
             }
         })

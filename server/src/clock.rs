@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use shared::Encoded;
 use shared::TopicName;
 use shared::payload::CurrentTime;
-use shared::wire::EventName;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +23,6 @@ const CLOCK_KEY: &str = "herald-clock-";
 
 /// Publishes a tick every [`PERIOD`] until `shutdown` is cancelled.
 pub(crate) async fn run(hub: Arc<Hub>, stats: Arc<Stats>, shutdown: CancellationToken) {
-    let name = EventName::new(shared::event::CURRENT_TIME).expect("a constant, valid event name");
     let topic = [TopicName::new(shared::topic::CLOCK).expect("a constant, valid topic name")];
     let mut ticks = tokio::time::interval(PERIOD);
     // After a stall, carry on from now rather than firing a burst of stale ticks.
@@ -34,14 +33,21 @@ pub(crate) async fn run(hub: Arc<Hub>, stats: Arc<Stats>, shutdown: Cancellation
             _ = ticks.tick() => {}
         }
         let tick = CurrentTime { time: Utc::now() };
-        let data = tick.to_data();
+        // A timestamp always encodes; were it ever refused, skipping one tick is the answer.
+        let encoded = match Encoded::new(&tick) {
+            Ok(encoded) => encoded,
+            Err(err) => {
+                tracing::warn!(%err, "clock tick not encoded");
+                continue;
+            }
+        };
         // Every node ticks; the key, the second itself, makes one of them the tick of that
         // second on a shared log, so a subscriber gets one `currentTime` a second however many
         // nodes there are.
         let key = format!("{CLOCK_KEY}{}", tick.time.timestamp());
         let event = NewEvent {
             key: Some(&key),
-            ..NewEvent::new(&topic, Some(&name), &data)
+            ..NewEvent::typed(&topic, &encoded)
         };
         // Refused only while every topic place is taken or the shared log is unreachable:
         // this tick is then skipped.

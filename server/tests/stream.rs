@@ -6,7 +6,7 @@ mod common;
 
 use common::{Conn, EventReader, TestServer, request};
 use shared::payload::CurrentTime;
-use shared::{event, names::WELCOME_TEXT};
+use shared::{Event as _, event, names::WELCOME_TEXT};
 
 #[tokio::test]
 async fn stream_head_and_first_frames_are_exact() {
@@ -39,7 +39,7 @@ async fn stream_head_and_first_frames_are_exact() {
     let tick = stream.next_named(event::CURRENT_TIME).await;
     let tick_id: u64 = tick.id.parse().unwrap();
     assert!(tick_id > welcome_id);
-    let time = CurrentTime::from_data(&tick.data).unwrap().time;
+    let time = CurrentTime::decode(&tick.data).unwrap().time;
     let age = chrono::Utc::now() - time;
     assert!(age.num_seconds().abs() < 5, "tick time {time} is not now");
     let raw = String::from_utf8(stream.raw.clone()).unwrap();
@@ -69,7 +69,7 @@ async fn ids_strictly_increase_and_ticks_come_every_second() {
     for _ in 0..3 {
         let tick = stream.next_named(event::CURRENT_TIME).await;
         ids.push(tick.id.parse().unwrap());
-        times.push(CurrentTime::from_data(&tick.data).unwrap().time);
+        times.push(CurrentTime::decode(&tick.data).unwrap().time);
     }
     assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
     for pair in times.windows(2) {

@@ -3,28 +3,14 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The data of a [`crate::event::CURRENT_TIME`] event.
+use crate::events::{EncodeError, Encoded, Event};
+
+/// The data of a [`crate::event::CURRENT_TIME`] event (its [`crate::Event`] impl is in
+/// [`crate::events`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentTime {
     /// The server's clock, in UTC, when the tick was published.
     pub time: DateTime<Utc>,
-}
-
-impl CurrentTime {
-    /// Encodes the payload as the JSON text sent in the event's `data`.
-    #[must_use]
-    pub fn to_data(&self) -> String {
-        // Serialising a struct of one timestamp cannot fail: no map keys, no I/O.
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    /// Decodes the `data` of a received event.
-    ///
-    /// # Errors
-    /// When `data` is not the JSON this type encodes to.
-    pub fn from_data(data: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(data)
-    }
 }
 
 /// The JSON body of `POST /publish`.
@@ -51,6 +37,25 @@ pub struct PublishRequest {
     pub private: bool,
 }
 
+impl PublishRequest {
+    /// A request publishing `event` to `topic`, under its type's name and with its encoded
+    /// payload (as text, which the server sends as is), so the two cannot be mismatched.
+    ///
+    /// # Errors
+    /// When the payload cannot be encoded.
+    pub fn typed<E: Event>(topic: impl Into<String>, event: &E) -> Result<Self, EncodeError> {
+        let encoded = Encoded::new(event)?;
+        Ok(Self {
+            topic: topic.into(),
+            event: encoded.name().map(|name| name.as_str().to_owned()),
+            data: serde_json::Value::String(encoded.data().to_owned()),
+            id: None,
+            retry: None,
+            private: false,
+        })
+    }
+}
+
 /// The answer to a successful publish.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishResponse {
@@ -70,13 +75,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn current_time_round_trips_through_event_data() {
+    fn a_typed_request_pairs_the_name_with_the_encoded_payload() {
         let tick = CurrentTime {
             time: DateTime::from_timestamp(1_700_000_000, 123_000_000).unwrap(),
         };
-        let data = tick.to_data();
-        assert_eq!(data, r#"{"time":"2023-11-14T22:13:20.123Z"}"#);
-        assert_eq!(CurrentTime::from_data(&data).unwrap(), tick);
+        let request = PublishRequest::typed("clock", &tick).unwrap();
+        assert_eq!(request.event.as_deref(), Some(crate::event::CURRENT_TIME));
+        assert_eq!(request.data, r#"{"time":"2023-11-14T22:13:20.123Z"}"#);
+        // The default type goes without a name, as the UI has always sent it.
+        let text = PublishRequest::typed("messages", &crate::events::Message("hi".into())).unwrap();
+        assert_eq!(
+            serde_json::to_string(&text).unwrap(),
+            r#"{"topic":"messages","data":"hi"}"#
+        );
     }
 
     #[test]

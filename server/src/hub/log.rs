@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use shared::TopicName;
 use shared::wire::{EventFrame, EventId, EventName};
+use shared::{Encoded, TopicName};
 
 /// Why the log refused to append or to open topics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -94,6 +94,13 @@ impl<'a> NewEvent<'a> {
             key: None,
             private: false,
         }
+    }
+
+    /// An event of a [`shared::Event`] type, encoded by [`Encoded::new`], to `topics`: its
+    /// name and data come together from the type, so they cannot be mismatched.
+    #[must_use]
+    pub(crate) fn typed(topics: &'a [TopicName], event: &'a Encoded) -> Self {
+        Self::new(topics, event.name(), event.data())
     }
 
     /// Who may read it: `None` for everyone, or its topics when it is private.

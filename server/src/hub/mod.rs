@@ -19,8 +19,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
-use shared::TopicName;
-use shared::wire::{Comment, EventFrame, EventId, EventName, encode_comment, encode_retry};
+use shared::events::Reset;
+use shared::wire::{Comment, EventId, encode_comment, encode_retry};
+use shared::{Encoded, TopicName};
 
 use fanout::{Fanout, Signal};
 use log::{Appended, Arrivals, Budget, Census, EventLog, Health, LogError, NewEvent, Resume};
@@ -45,7 +46,8 @@ pub(crate) struct Hub {
     retry_frame: Bytes,
     /// The comment frame sent to idle streams.
     heartbeat_frame: Bytes,
-    reset_name: EventName,
+    /// The `reset` event, framed under a fresh id for each client that must re-fetch its state.
+    reset: Encoded,
 }
 
 #[derive(Debug, Default)]
@@ -117,7 +119,7 @@ impl Hub {
             events_per_write: events_per_write.max(1),
             retry_frame: Bytes::from(retry_frame),
             heartbeat_frame: Bytes::from(heartbeat_frame),
-            reset_name: EventName::new(shared::event::RESET).expect("a constant, valid event name"),
+            reset: Encoded::new(&Reset).expect("`reset` has no payload to refuse"),
         }
     }
 
@@ -184,10 +186,7 @@ impl Hub {
         let mut prelude = self.retry_frame.to_vec();
         if start == Start::Reset {
             let reset_id = EventId::from_seq(self.log.mark());
-            EventFrame::new("")
-                .event(&self.reset_name)
-                .id(&reset_id)
-                .encode_into(&mut prelude);
+            self.reset.frame().id(&reset_id).encode_into(&mut prelude);
         }
         let welcome = match start {
             // On a shared log a client may be ahead of this node (it read another node's

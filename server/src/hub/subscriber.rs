@@ -2,17 +2,22 @@
 //! at a time. Replay after `Last-Event-ID` is the same read begun earlier, so live and replay
 //! meet without a gap or a duplicate.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::task::Waker;
 
 use bytes::{Bytes, BytesMut};
-use shared::TopicName;
-use shared::wire::{EventFrame, EventId};
+use shared::events::Welcome;
+use shared::wire::EventId;
+use shared::{Encoded, TopicName};
 
 use super::fanout::{Membership, Route, Signal};
 use super::log::{Budget, EventLog, Read, TopicLog};
 use crate::selector::Selectors;
+
+/// The welcome, encoded once for every stream (each frames it under its own id).
+static WELCOME: LazyLock<Encoded> =
+    LazyLock::new(|| Encoded::new(&Welcome).expect("the welcome is constant text"));
 
 /// Why a stream ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,9 +215,7 @@ impl Subscriber {
         {
             // Replay done: the welcome, then live events after it.
             let id = EventId::from_seq(welcome);
-            let frame = EventFrame::new(shared::names::WELCOME_TEXT)
-                .id(&id)
-                .to_vec();
+            let frame = WELCOME.frame().id(&id).to_vec();
             chunk = if chunk.is_empty() {
                 Bytes::from(frame)
             } else {
